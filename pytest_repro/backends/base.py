@@ -1,0 +1,111 @@
+"""The small interface every backend implements.
+
+A backend is one framework on one kind of device (``torch`` on ``cuda``, ``mindspore`` on
+``ascend``...). Its ``key`` (``torch-cuda``) names its entries in golden files. Constructing a
+backend imports nothing heavy; frameworks are imported inside the methods that need them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import importlib.util
+import os
+import platform
+from collections.abc import Iterator
+from typing import Any
+
+
+def dist_version(name: str) -> str | None:
+    """A distribution's version without importing it."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def has_module(name: str) -> bool:
+    """Presence without import: importing torch_npu without CANN breaks ``import torch`` itself."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+class Backend:
+    """One framework on one device kind. Subclasses fill in the framework-specific parts."""
+
+    framework: str = ""
+    device_kind: str = ""  # cpu, cuda, ascend
+
+    @property
+    def key(self) -> str:
+        return f"{self.framework}-{self.device_kind}"
+
+    @property
+    def device(self) -> str:
+        """What a test passes to ``.to()`` (or the framework's device setter)."""
+        return self.device_kind
+
+    def unavailable_reason(self) -> str | None:
+        """``None`` when usable here, else a sentence saying what was looked for and what to install."""
+        raise NotImplementedError
+
+    def seed_all(self, seed: int) -> None:
+        """Seed the framework's global RNGs (only called once the backend is in use)."""
+        raise NotImplementedError
+
+    def generator(self, seed: int) -> Any:
+        """A fresh generator seeded with ``seed``, of the kind this framework's pipelines take."""
+        raise NotImplementedError
+
+    def deterministic(self, enabled: bool) -> contextlib.AbstractContextManager[None]:
+        """Switch full determinism on for the duration of the block and restore the old state."""
+        return contextlib.nullcontext()
+
+    def to_numpy(self, obj: Any) -> Any:
+        """Convert a pipeline output (tensor on any device, PIL image, diffusers output) to numpy."""
+        from ..convert import to_array
+
+        return to_array(obj)[0]
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What decides bitwise equality: versions, device name, threads, determinism flags."""
+        return {
+            "backend": self.key,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "numpy": dist_version("numpy"),
+            "diffusers": dist_version("diffusers"),
+        }
+
+    def describe(self) -> str:
+        return self.key
+
+
+@contextlib.contextmanager
+def env_var(name: str, value: str | None) -> Iterator[None]:
+    """Set (or unset, with ``None``) an environment variable for a block, then restore it."""
+    old = os.environ.get(name)
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old

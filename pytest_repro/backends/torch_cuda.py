@@ -1,0 +1,36 @@
+"""PyTorch on an NVIDIA GPU."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._torch import TorchBackend
+from .base import has_module
+
+
+class TorchCUDA(TorchBackend):
+    device_kind = "cuda"
+
+    def unavailable_reason(self) -> str | None:
+        if not has_module("torch"):
+            return "backend torch-cuda needs PyTorch with CUDA: pip install torch (a CUDA build)"
+        import torch
+
+        if not torch.cuda.is_available():
+            built = torch.version.cuda
+            why = "this torch build has no CUDA" if built is None else f"torch (CUDA {built}) sees no GPU"
+            return f"backend torch-cuda: {why} (looked for torch.cuda.is_available())"
+        return None
+
+    def fingerprint(self) -> dict[str, Any]:
+        import torch
+
+        fp = super().fingerprint()
+        index = torch.cuda.current_device()
+        fp.update(
+            device_name=torch.cuda.get_device_name(index),
+            capability=".".join(map(str, torch.cuda.get_device_capability(index))),
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+        )
+        return fp

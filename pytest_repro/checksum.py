@@ -1,0 +1,52 @@
+"""The readable summary of an output kept in a golden file: the ``1491.1711`` style numbers."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+
+CORNER = 9  # values kept from each end of the flattened array
+
+
+def _num(value: Any) -> float:
+    # 7 significant digits: float32 precision, and short enough to read in a diff.
+    return float(f"{float(value):.7g}")
+
+
+def sha256(array: np.ndarray) -> str:
+    contiguous = np.ascontiguousarray(array)
+    return "sha256:" + hashlib.sha256(contiguous.tobytes()).hexdigest()
+
+
+def summarize(array: np.ndarray, dtype: str) -> dict[str, Any]:
+    """Shape, dtype, abs-sum, mean, std, min, max, corner slices and a hash of the bytes."""
+    flat = array.reshape(-1)
+    wide = flat.astype(np.float64) if flat.size else flat
+    finite = bool(np.isfinite(wide).all()) if flat.size else True
+    summary: dict[str, Any] = {
+        "shape": list(array.shape),
+        "dtype": dtype,
+        "size": int(flat.size),
+        "hash": sha256(array),
+        "finite": finite,
+    }
+    if flat.size and finite:
+        summary.update(
+            abs_sum=_num(np.abs(wide).sum()),
+            mean=_num(wide.mean()),
+            std=_num(wide.std()),
+            min=_num(wide.min()),
+            max=_num(wide.max()),
+            head=[_num(v) for v in wide[:CORNER]],
+            tail=[_num(v) for v in wide[-CORNER:]],
+        )
+    return summary
+
+
+def sample_indices(size: int, count: int) -> np.ndarray:
+    """Evenly strided flat indices: the same ones for the golden and every later run."""
+    if size <= count:
+        return np.arange(size)
+    return np.linspace(0, size - 1, count).astype(np.int64)

@@ -1,0 +1,146 @@
+"""Compare an output with its golden: metrics, limits, and a verdict a person can act on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .settings import Tolerance
+
+WORST = 3
+
+
+@dataclass
+class Verdict:
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    # (metric, value, limit, ok) rows, in the order a failure message lists them
+    limits: list[tuple[str, float, float | None, bool]] = field(default_factory=list)
+    worst: list[dict[str, Any]] = field(default_factory=list)
+    coverage: str = "full"  # "full", "sample" (L_inf over a strided sample) or "summary"
+    bitwise: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "reasons": self.reasons,
+            "metrics": self.metrics,
+            "limits": [{"metric": m, "value": v, "limit": lim, "ok": ok} for m, v, lim, ok in self.limits],
+            "worst": self.worst,
+            "coverage": self.coverage,
+            "bitwise": self.bitwise,
+        }
+
+
+def metrics(actual: np.ndarray, expected: np.ndarray) -> dict[str, float]:
+    a = actual.astype(np.float64).reshape(-1)
+    e = expected.astype(np.float64).reshape(-1)
+    diff = np.abs(a - e)
+    norm_a, norm_e = float(np.linalg.norm(a)), float(np.linalg.norm(e))
+    if norm_a == 0 and norm_e == 0:
+        cosine = 0.0
+    elif norm_a == 0 or norm_e == 0:
+        cosine = 1.0
+    else:
+        cosine = max(0.0, 1.0 - float(a @ e) / (norm_a * norm_e))
+    return {
+        "linf": float(diff.max()) if diff.size else 0.0,
+        "mean_abs": float(diff.mean()) if diff.size else 0.0,
+        "rel_l2": float(np.linalg.norm(a - e) / norm_e) if norm_e else float(np.linalg.norm(a - e)),
+        "cosine": cosine,
+    }
+
+
+def _worst(actual: np.ndarray, expected_flat: np.ndarray, flat_index: np.ndarray, shape: tuple[int, ...]):
+    a = actual.reshape(-1)[flat_index].astype(np.float64)
+    e = expected_flat.astype(np.float64)
+    diff = np.abs(a - e)
+    order = np.argsort(-diff, kind="stable")[:WORST]
+    rows = []
+    for pos in order:
+        if diff[pos] == 0:
+            break
+        index = tuple(int(i) for i in np.unravel_index(int(flat_index[pos]), shape))
+        rows.append({"index": list(index), "actual": float(a[pos]), "expected": float(e[pos]),
+                     "diff": float(diff[pos])})
+    return rows
+
+
+def compare(
+    actual: np.ndarray,
+    dtype: str,
+    golden: dict[str, Any],
+    stored: np.ndarray | None,
+    stored_index: np.ndarray | None,
+    tol: Tolerance,
+    same_environment: bool,
+    actual_hash: str,
+) -> Verdict:
+    """``golden`` is the entry's summary; ``stored`` the kept array, or a sample at ``stored_index``."""
+    v = Verdict(passed=True)
+    if actual.size and not np.isfinite(actual.astype(np.float64)).all():
+        nan = int(np.isnan(actual).sum())
+        inf = int(np.isinf(actual).sum())
+        v.passed = False
+        v.reasons.append(f"output has {nan} NaN and {inf} Inf values")
+        return v
+    if list(actual.shape) != golden["shape"]:
+        v.passed = False
+        v.reasons.append(f"shape changed: golden {tuple(golden['shape'])}, now {actual.shape}")
+        return v
+    if dtype != golden["dtype"]:
+        v.passed = False
+        v.reasons.append(
+            f"dtype changed: golden {golden['dtype']}, now {dtype} (a different precision is a different "
+            "result, not a drift: record it with --repro-regen or cast the output)"
+        )
+        return v
+    v.bitwise = actual_hash == golden["hash"]
+    abs_sum = float(np.abs(actual.astype(np.float64)).sum())
+    n = max(actual.size, 1)
+    if stored is not None:
+        stored = stored.reshape(-1)
+        flat_index = stored_index if stored_index is not None else np.arange(actual.size)
+        v.coverage = "full" if stored_index is None else "sample"
+        v.metrics = metrics(actual.reshape(-1)[flat_index], stored)
+        diff = np.abs(actual.reshape(-1)[flat_index].astype(np.float64) - stored.astype(np.float64))
+        allowed = tol.atol + tol.rtol * np.abs(stored.astype(np.float64))
+        bad = int((diff > allowed).sum())
+        label = "L_inf" if v.coverage == "full" else "L_inf (sampled)"
+        limit = tol.atol if not tol.rtol else tol.atol + tol.rtol * float(np.abs(stored).max(initial=0))
+        v.limits.append((label, v.metrics["linf"], limit, bad == 0))
+        if bad:
+            v.reasons.append(f"{bad} of {diff.size} compared values outside atol={tol.atol:g} rtol={tol.rtol:g}")
+        v.worst = _worst(actual, stored, flat_index, actual.shape)
+    else:
+        v.coverage = "summary"
+    v.metrics["abs_sum"] = abs_sum
+    v.metrics["abs_sum_delta"] = abs(abs_sum - golden.get("abs_sum", 0.0))
+    if v.coverage != "full":
+        # |sum|a| - sum|e|| <= n * L_inf, so this is a sound bound where only part of the array is kept.
+        per_value = v.metrics["abs_sum_delta"] / n
+        ok = per_value <= tol.atol + tol.rtol * abs(golden.get("abs_sum", 0.0)) / n + 1e-7
+        v.limits.append(("abs-sum delta / size", per_value, tol.atol, ok))
+        if not ok:
+            v.reasons.append("abs-sum moved more than atol per value")
+    if tol.max_linf is not None and "linf" in v.metrics:
+        ok = v.metrics["linf"] <= tol.max_linf
+        v.limits.append(("L_inf ceiling (max_linf)", v.metrics["linf"], tol.max_linf, ok))
+        if not ok:
+            v.reasons.append(f"L_inf {v.metrics['linf']:.3g} exceeds the ceiling max_linf={tol.max_linf:g}")
+    if tol.cosine is not None and "cosine" in v.metrics:
+        ok = v.metrics["cosine"] <= tol.cosine
+        v.limits.append(("cosine distance", v.metrics["cosine"], tol.cosine, ok))
+        if not ok:
+            v.reasons.append(f"cosine distance {v.metrics['cosine']:.3g} exceeds {tol.cosine:g}")
+    if same_environment and tol.bitwise and not v.bitwise:
+        v.reasons.append(
+            "bitwise change under an identical environment fingerprint (same backend, versions, threads "
+            "and determinism flags): the run is not reproducible even if it is within tolerance "
+            "(mark the test repro(bitwise=False) to let tolerances decide)"
+        )
+    v.passed = not v.reasons
+    return v

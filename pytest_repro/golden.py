@@ -1,0 +1,162 @@
+"""Golden files: one readable JSON per test, arrays beside it in ``.npz``.
+
+Layout: ``<golden_dir>/<test module path>/<test name>.json`` holding, per check name and per
+backend key, the summary, the seed, the environment fingerprint and the name of the array file.
+Every write goes to a temporary file in the same folder and is then renamed over the old one, so
+a crash never leaves half a golden behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = 1
+_UNSAFE = re.compile(r"[^A-Za-z0-9._\-\[\]=+,@]")
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+MAX_NAME = 100
+
+
+class GoldenError(Exception):
+    """A golden file that can't be used; the message names the file and what to do."""
+
+
+def safe_name(text: str) -> str:
+    """A file name valid on Linux, macOS and Windows; a hash suffix keeps altered names unique."""
+    name = _UNSAFE.sub("_", text).rstrip(". ")
+    if name.split(".")[0].lower() in _WINDOWS_RESERVED:
+        name = "_" + name
+    if name != text or len(name) > MAX_NAME:
+        digest = hashlib.sha1(text.encode()).hexdigest()[:8]
+        name = f"{name[: MAX_NAME - 9]}-{digest}"
+    return name or "_"
+
+
+def golden_path(golden_dir: Path, test_id: str) -> Path:
+    """``tests/test_x.py::TestA::test_b[1]`` -> ``golden_dir/tests/test_x/TestA.test_b[1].json``."""
+    module, _, rest = test_id.partition("::")
+    parts = [safe_name(p) for p in Path(module).with_suffix("").parts if p not in ("", ".", "..")]
+    return golden_dir.joinpath(*parts, safe_name(rest.replace("::", ".")) + ".json")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def locked(path: Path, timeout: float = 60.0) -> Iterator[None]:
+    """Serialise read-modify-write of one golden file (xdist workers on two backends of one test)."""
+    lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            if time.monotonic() > deadline:
+                raise GoldenError(f"{lock}: still locked after {timeout:.0f}s; delete it if no run is active")
+            time.sleep(0.05)
+    try:
+        yield
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+
+
+class GoldenFile:
+    def __init__(self, path: Path, test_id: str, data: dict[str, Any] | None = None):
+        self.path = path
+        self.data = data or {"format": FORMAT, "test": test_id, "checks": {}}
+
+    @classmethod
+    def load(cls, path: Path, test_id: str) -> GoldenFile:
+        if not path.exists():
+            return cls(path, test_id)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise GoldenError(
+                f"{path}: unreadable golden file ({exc}). Restore it from version control, or delete "
+                "it and run pytest --repro-regen to record it again."
+            ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("checks"), dict):
+            raise GoldenError(f"{path}: not a pytest-repro golden file (no 'checks' table); restore or delete it")
+        fmt = data.get("format")
+        if not isinstance(fmt, int) or fmt > FORMAT:
+            raise GoldenError(
+                f"{path}: written by a newer pytest-repro (golden format {fmt!r}, this one reads up to "
+                f"{FORMAT}); upgrade pytest-repro: pip install -U pytest-repro"
+            )
+        return cls(path, test_id, data)
+
+    def entry(self, check: str, backend: str) -> dict[str, Any] | None:
+        entry = self.data["checks"].get(check, {}).get(backend)
+        if entry is not None and not isinstance(entry.get("summary"), dict):
+            raise GoldenError(f"{self.path}: entry {check!r}/{backend!r} has no summary; restore or regenerate it")
+        return entry
+
+    def backends(self, check: str) -> list[str]:
+        return sorted(self.data["checks"].get(check, {}))
+
+    def array_path(self, check: str, backend: str) -> Path:
+        return self.path.with_name(f"{self.path.stem}.{safe_name(check)}.{backend}.npz")
+
+    def load_array(self, entry: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """The kept values and, for a sample, their flat indices; ``None`` if only the summary is kept."""
+        name = entry.get("array")
+        if not name:
+            return None
+        path = self.path.with_name(name)
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                values = npz["values"]
+                index = npz["index"] if "index" in npz.files else None
+        except (OSError, ValueError, KeyError) as exc:
+            raise GoldenError(
+                f"{path}: unreadable golden array ({exc}). Restore it from version control, or run "
+                "pytest --repro-regen to record it again."
+            ) from None
+        return values, index
+
+    def set_entry(self, check: str, backend: str, entry: dict[str, Any], values: np.ndarray | None,
+                  index: np.ndarray | None) -> list[Path]:
+        """Store one entry (and its array) and write everything to disk; returns the files written."""
+        written = []
+        if values is not None:
+            array_path = self.array_path(check, backend)
+            buffer = io.BytesIO()
+            payload = {"values": values} if index is None else {"values": values, "index": index}
+            np.savez_compressed(buffer, **payload)
+            atomic_write(array_path, buffer.getvalue())
+            entry["array"] = array_path.name
+            written.append(array_path)
+        self.data["format"] = FORMAT
+        self.data["checks"].setdefault(check, {})[backend] = entry
+        text = json.dumps(self.data, indent=2, sort_keys=True) + "\n"
+        atomic_write(self.path, text.encode("utf-8"))
+        written.append(self.path)
+        return written

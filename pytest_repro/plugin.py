@@ -1,0 +1,279 @@
+"""pytest-repro's entry point (``-p no:repro`` turns it off).
+
+Declares options, the marker, thin fixtures and the hooks that collect results. It imports only
+pytest, the standard library and the stdlib-only ``settings``: numpy, torch, mindspore and diffusers
+are imported inside the fixture or hook that needs them (a subprocess test checks this).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import settings as st
+
+SETTINGS_KEY = pytest.StashKey[st.Settings]()
+SEEDS_KEY = pytest.StashKey[list]()
+MARKER_DOC = (
+    "repro(atol=, rtol=, max_linf=, cosine=, bitwise=, backends=[...], framework='torch'): "
+    "tolerances and backends for this test's golden checks"
+)
+MARKER_KEYS = (*st.TOLERANCE_KEYS, "backends", "framework")
+
+# (option, ini name, argparse type, help). The ini name is always the option's with repro_ prefix.
+_VALUED = [
+    ("backend", st.backend_list, "cpu, cuda, ascend, auto, mindspore-cpu... or a comma list (default cpu)"),
+    ("seed", st.seed_value, "seed for generators and global RNGs (default 0)"),
+    ("golden-dir", str, "where golden files live (default: golden/ under the rootdir)"),
+    ("atol", st.non_negative_float, f"absolute tolerance on every value (default {st.DEFAULT_ATOL:g})"),
+    ("rtol", st.non_negative_float, "relative tolerance on every value (default 0)"),
+    ("max-linf", st.non_negative_float, "ceiling on L_inf for every check, whatever else allows (CI gate)"),
+    ("cosine", st.non_negative_float, f"ceiling on cosine distance (default {st.DEFAULT_COSINE:g})"),
+    ("report", str, "write the JSON results (the source of every report) to this path"),
+    ("array-limit", st.positive_int, f"keep arrays up to this many bytes whole (default {st.DEFAULT_ARRAY_LIMIT})"),
+]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("repro", "reproducibility of diffusion pipelines (pytest-repro)")
+    for name, kind, help_text in _VALUED:
+        dest = "repro_" + name.replace("-", "_")
+        group.addoption(f"--repro-{name}", dest=dest, type=kind, default=None, help=help_text)
+        parser.addini(dest, help_text, default="")
+    group.addoption("--repro-deterministic", dest="repro_deterministic", action="store_true", default=None,
+                    help="full determinism for every repro test (the default)")
+    group.addoption("--repro-no-deterministic", dest="repro_deterministic", action="store_false",
+                    help="leave the framework's determinism settings as they are")
+    parser.addini("repro_deterministic", "true/false: full determinism for every repro test", default="")
+    group.addoption("--repro-regen", action="store_true", default=False,
+                    help="write missing or differing goldens for the selected backend (never in ini)")
+    group.addoption("--repro-backend-tolerance", dest="repro_backend_tolerances", action="append", default=[],
+                    metavar="'BACKEND: key=value ...'", help="tolerances for one backend, e.g. 'cuda: atol=2e-2'")
+    parser.addini("repro_backend_tolerances", "lines of 'BACKEND: key=value ...'", type="linelist", default=[])
+
+
+def _resolve(config: pytest.Config) -> st.Settings:
+    """Command line > ini > default, each ini value validated with the option's own type."""
+
+    def value(name: str, kind: Any, default: Any) -> Any:
+        dest = "repro_" + name.replace("-", "_")
+        cli = config.getoption(dest)
+        if cli is not None:
+            return cli
+        raw = config.getini(dest)
+        if raw == "" or raw is None:
+            return default
+        try:
+            return kind(str(raw))
+        except Exception as exc:
+            raise pytest.UsageError(f"{dest} = {raw!r} in {config.inipath}: {exc}") from None
+
+    def tolerance(name: str) -> dict[str, Any]:
+        dest = "repro_" + name.replace("-", "_")
+        return {} if config.getoption(dest) is None else {name.replace("-", "_"): config.getoption(dest)}
+
+    base = st.Tolerance()
+    for name in ("atol", "rtol", "cosine", "max-linf"):  # ini level; command line applied later
+        raw = config.getini("repro_" + name.replace("-", "_"))
+        if raw:
+            base = base.merged(**{name.replace("-", "_"): _ini_float(config, name, raw)})
+    try:
+        per_backend = st.backend_tolerances(config.getini("repro_backend_tolerances"),
+                                            f"repro_backend_tolerances in {config.inipath}")
+        per_backend.update(st.backend_tolerances(config.getoption("repro_backend_tolerances"),
+                                                 "--repro-backend-tolerance"))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    cli: dict[str, Any] = {}
+    for name in ("atol", "rtol", "cosine", "max-linf"):
+        cli.update(tolerance(name))
+    golden_dir = value("golden-dir", str, "golden")
+    return st.Settings(
+        backends=value("backend", st.backend_list, ("cpu",)),
+        seed=value("seed", st.seed_value, 0),
+        deterministic=value("deterministic", st.bool_text, True),
+        golden_dir=str(Path(config.rootpath, golden_dir)),
+        regen=bool(config.getoption("repro_regen")),
+        report=value("report", str, None),
+        array_limit=value("array-limit", st.positive_int, st.DEFAULT_ARRAY_LIMIT),
+        base_tolerance=base,
+        per_backend=per_backend,
+        cli_tolerance=cli,
+    )
+
+
+def _ini_float(config: pytest.Config, name: str, raw: str) -> float:
+    dest = "repro_" + name.replace("-", "_")
+    try:
+        return st.non_negative_float(raw)
+    except Exception as exc:
+        raise pytest.UsageError(f"{dest} = {raw!r} in {config.inipath}: {exc}") from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_DOC)
+    settings = _resolve(config)
+    config.stash[SETTINGS_KEY] = settings
+    config.pluginmanager.register(ReproLedger(config), "repro-ledger")
+    if settings.deterministic:
+        # cuBLAS reads this when CUDA starts, which may be before any repro fixture runs.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    from .report.terminal import header_lines
+
+    return header_lines(config.stash[SETTINGS_KEY])
+
+
+def _marker_kwargs(item: pytest.Item) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    for mark in reversed(list(item.iter_markers("repro"))):  # closest marker wins
+        if mark.args:
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.repro takes keyword arguments only")
+        kwargs.update(mark.kwargs)
+    return kwargs
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Validate every marker before anything runs: a typo must not pass silently.
+    for item in items:
+        kwargs = _marker_kwargs(item)
+        unknown = set(kwargs) - set(MARKER_KEYS)
+        if unknown:
+            raise pytest.UsageError(
+                f"{item.nodeid}: unknown @pytest.mark.repro argument(s) {sorted(unknown)}; "
+                f"known: {', '.join(MARKER_KEYS)}"
+            )
+        tolerance = {k: v for k, v in kwargs.items() if k in st.TOLERANCE_KEYS}
+        try:
+            st.check_tolerance_kwargs(tolerance, f"{item.nodeid}: @pytest.mark.repro")
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if kwargs.get("framework", "torch") not in st.FRAMEWORKS:
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.repro framework={kwargs['framework']!r}; "
+                f"choose from {', '.join(st.FRAMEWORKS)}"
+            )
+
+
+@pytest.hookimpl(trylast=True)  # last, so the backend id is the last part of the test id
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    backends = metafunc.config.stash[SETTINGS_KEY].backends
+    if "repro_backend" in metafunc.fixturenames and len(backends) > 1:
+        metafunc.parametrize("repro_backend", backends, indirect=True, ids=list(backends))
+
+
+def _golden_id(request: pytest.FixtureRequest) -> str:
+    """The node id without the backend parameter, so every backend shares one golden file."""
+    nodeid = request.node.nodeid
+    name = getattr(request, "param", None)
+    if name is not None:
+        if nodeid.endswith(f"[{name}]"):
+            return nodeid[: -len(name) - 2]
+        if nodeid.endswith(f"-{name}]"):
+            return nodeid[: -len(name) - 2] + "]"
+    return nodeid
+
+
+@pytest.fixture
+def repro_settings(request: pytest.FixtureRequest) -> st.Settings:
+    """The run's resolved settings (frozen)."""
+    return request.config.stash[SETTINGS_KEY]
+
+
+@pytest.fixture
+def repro_backend(request: pytest.FixtureRequest, repro_settings: st.Settings) -> Iterator[Any]:
+    """The backend this test runs on: ``.key``, ``.framework``, ``.device`` (for ``.to()``).
+
+    Skips with the reason when the backend is not available here or the test's marker excludes it.
+    Seeds the framework's global RNGs and, unless --repro-no-deterministic, switches determinism on.
+    """
+    from .selection import select_backend
+
+    name = getattr(request, "param", repro_settings.backends[0])
+    backend = select_backend(name, _marker_kwargs(request.node), request.node.nodeid)
+    backend.seed_all(repro_settings.seed)
+    request.node.stash[SEEDS_KEY] = []
+    with backend.deterministic(repro_settings.deterministic):
+        yield backend
+
+
+@pytest.fixture
+def repro_deterministic(repro_backend: Any) -> Iterator[Any]:
+    """Full determinism for this one test (even under --repro-no-deterministic), restored afterwards."""
+    with repro_backend.deterministic(True):
+        yield repro_backend
+
+
+@pytest.fixture
+def repro_generator(request: pytest.FixtureRequest, repro_backend: Any, repro_settings: st.Settings) -> Any:
+    """``repro_generator(seed=None, batch=None)``: a seeded generator of the backend's framework.
+
+    PyTorch: a CPU ``torch.Generator`` even on CUDA. MindSpore: ``np.random.Generator(PCG64(seed))``.
+    With ``batch=n``: a list of n distinct generators seeded seed, seed+1, ... (never one repeated).
+    """
+    seeds = request.node.stash[SEEDS_KEY]
+
+    def make(seed: int | None = None, batch: int | None = None) -> Any:
+        base = repro_settings.seed if seed is None else seed
+        if not isinstance(base, int) or base < 0:
+            raise ValueError(f"{request.node.nodeid}: repro_generator seed must be a non-negative int, got {seed!r}")
+        if batch is None:
+            seeds.append(base)
+            return repro_backend.generator(base)
+        if not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"{request.node.nodeid}: repro_generator batch must be a positive int, got {batch!r}")
+        seeds.extend(range(base, base + batch))
+        return [repro_backend.generator(base + i) for i in range(batch)]
+
+    return make
+
+
+@pytest.fixture
+def repro_golden(request: pytest.FixtureRequest, repro_backend: Any, repro_settings: st.Settings) -> Any:
+    """``repro_golden.check(output, name=None, **tolerance)`` against ``golden/`` for this backend."""
+    from .checker import GoldenChecker
+
+    node = request.node
+    return GoldenChecker(
+        test_id=_golden_id(request),
+        nodeid=node.nodeid,
+        backend=repro_backend,
+        settings=repro_settings,
+        marker_tolerance={k: v for k, v in _marker_kwargs(node).items() if k in st.TOLERANCE_KEYS},
+        seeds=node.stash.setdefault(SEEDS_KEY, []),
+        record=lambda rec: node.user_properties.append(("repro", rec)),
+    )
+
+
+class ReproLedger:
+    """Collects check records for the session and renders the views of them at the end."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.results: list[dict[str, Any]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # Records travel on the report's user_properties, so xdist brings workers' results home too.
+        if report.when == "teardown":
+            self.results.extend(rec for key, rec in report.user_properties if key == "repro")
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(self.config, "workerinput"):  # an xdist worker: the controller writes the report
+            return
+        settings = self.config.stash[SETTINGS_KEY]
+        if settings.report:
+            from .report.json_report import write_report
+
+            write_report(Path(settings.report), settings, self.results)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.results:
+            from .report.terminal import write_summary
+
+            write_summary(terminalreporter, self.config.stash[SETTINGS_KEY], self.results)

@@ -1,0 +1,1 @@
+"""Views of the JSON results: the terminal table, the JSON file itself, Markdown."""
