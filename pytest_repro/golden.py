@@ -77,7 +77,7 @@ def locked(path: Path, timeout: float = 60.0) -> Iterator[None]:
             break
         except FileExistsError:
             if time.monotonic() > deadline:
-                raise GoldenError(f"{lock}: still locked after {timeout:.0f}s; delete it if no run is active")
+                raise GoldenError(f"{lock}: still locked after {timeout:.0f}s; delete it if no run is active") from None
             time.sleep(0.05)
     try:
         yield
@@ -149,8 +149,10 @@ class GoldenFile:
         if values is not None:
             array_path = self.array_path(check, backend)
             buffer = io.BytesIO()
-            payload = {"values": values} if index is None else {"values": values, "index": index}
-            np.savez_compressed(buffer, **payload)
+            if index is None:
+                np.savez_compressed(buffer, values=values)
+            else:
+                np.savez_compressed(buffer, values=values, index=index)
             atomic_write(array_path, buffer.getvalue())
             entry["array"] = array_path.name
             written.append(array_path)

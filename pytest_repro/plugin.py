@@ -261,7 +261,7 @@ class ReproLedger:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Records travel on the report's user_properties, so xdist brings workers' results home too.
         if report.when == "teardown":
-            self.results.extend(rec for key, rec in report.user_properties if key == "repro")
+            self.results.extend(rec for key, rec in report.user_properties if key == "repro")  # type: ignore[misc]
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):  # an xdist worker: the controller writes the report

@@ -48,7 +48,7 @@ class TorchNPU(TorchBackend):
             import torch_npu  # noqa: F401  (registers torch.npu)
         except Exception as exc:  # torch_npu without CANN raises from deep inside torch
             return f"backend torch-ascend: torch_npu is installed but failed to load ({exc})"
-        if not torch.npu.is_available():
+        if not torch.npu.is_available():  # type: ignore[attr-defined]
             return "backend torch-ascend: torch_npu sees no NPU (looked for torch.npu.is_available())"
         return None
 
@@ -56,7 +56,7 @@ class TorchNPU(TorchBackend):
         import torch
 
         torch.manual_seed(seed)
-        torch.npu.manual_seed_all(seed)
+        torch.npu.manual_seed_all(seed)  # type: ignore[attr-defined]
 
     def _extra_env(self) -> contextlib.AbstractContextManager[None]:
         return env_var("HCCL_DETERMINISTIC", "true")
@@ -64,9 +64,10 @@ class TorchNPU(TorchBackend):
     def fingerprint(self) -> dict[str, Any]:
         import torch
 
+        npu: Any = torch.npu  # type: ignore[attr-defined]  # registered by torch_npu
         fp = super().fingerprint()
         fp.update(
-            device_name=torch.npu.get_device_name(torch.npu.current_device()),
+            device_name=npu.get_device_name(npu.current_device()),
             cann=getattr(torch.version, "cann", None) or cann_version(),
             torch_npu=dist_version("torch-npu"),
         )

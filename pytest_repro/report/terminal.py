@@ -53,7 +53,7 @@ def render_table(results: list[dict[str, Any]]) -> list[str]:
     head = ["test", "check", "backend", "vs golden", "L_inf", "limit", "status"]
     body = rows(results)
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
     return [line(head), line(["-" * w for w in widths]), *map(line, body)]
 
 
@@ -72,7 +72,8 @@ def write_summary(tr: Any, settings: Settings, results: list[dict[str, Any]]) ->
     if written:
         tr.write_sep("-", "repro goldens written (--repro-regen)")
         for rec in written:
-            tr.write_line(f"{rec['status']}: {rec['test']} [{rec['check']}] on {rec['backend']} -> {rec['golden_file']}")
+            where = f"{rec['test']} [{rec['check']}] on {rec['backend']}"
+            tr.write_line(f"{rec['status']}: {where} -> {rec['golden_file']}")
     counts = ", ".join(f"{n} {status}" for status, n in sorted(totals(results).items()))
     tr.write_line(f"repro: {len(results)} checks: {counts}")
     if settings.report:
