@@ -11,7 +11,7 @@ from .backends.base import Backend
 from .checksum import sample_indices, summarize
 from .compare import Verdict, compare
 from .convert import to_array
-from .golden import GoldenError, GoldenFile, golden_path, locked
+from .golden import GoldenError, GoldenFile, golden_path, locked, safe_name, save_arrays
 from .settings import SAMPLE_SIZE, Settings, check_tolerance_kwargs
 
 
@@ -56,6 +56,7 @@ class GoldenChecker:
         Returns the verdict (``None`` when --repro-regen recorded the output instead).
         """
         __tracebackhide__ = True
+        named = name is not None
         name = self._name(name)
         overrides = {**self.marker_tolerance, **check_tolerance_kwargs(tolerance, f"{self.nodeid}: check()")}
         tol = self.settings.tolerance_for(self.backend.key, overrides)
@@ -64,15 +65,32 @@ class GoldenChecker:
         fingerprint = self.backend.fingerprint()
         key = self.backend.key
         record: dict[str, Any] = {
-            "test": self.test_id, "nodeid": self.nodeid, "check": name, "backend": key,
+            "test": self.test_id, "nodeid": self.nodeid, "check": name, "named": named, "backend": key,
             "golden_backend": None, "golden_file": str(self.path), "status": "error",
             "tolerance": tol.as_dict(), "seed": list(self.seeds) or [self.settings.seed],
             "summary": summary, "fingerprint": fingerprint,
         }
         try:
+            if self.settings.report:
+                record["array_file"] = self._keep_for_report(name, array)
             return self._check(name, array, dtype, summary, fingerprint, tol, record)
         finally:
             self._record(record)
+
+    def _kept(self, array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The whole array if it is small enough, else an evenly strided sample and its indices."""
+        if array.nbytes <= self.settings.array_limit:
+            return array, None
+        index = sample_indices(array.size, SAMPLE_SIZE)
+        return array.reshape(-1)[index], index
+
+    def _keep_for_report(self, name: str, array: np.ndarray) -> str:
+        """Save the output beside the JSON report, so two runs on two machines can be compared."""
+        report = Path(self.settings.report or "")
+        folder = report.with_name(report.stem + ".arrays")
+        path = folder / (safe_name(f"{self.test_id}.{name}.{self.backend.key}") + ".npz")
+        save_arrays(path, *self._kept(array))
+        return f"{folder.name}/{path.name}"
 
     def _check(self, name, array, dtype, summary, fingerprint, tol, record) -> Verdict | None:
         __tracebackhide__ = True
@@ -123,15 +141,8 @@ class GoldenChecker:
         return verdict
 
     def _write(self, name, array, summary, fingerprint, record, rewrite: bool) -> None:
-        limit = self.settings.array_limit
-        values: np.ndarray | None
-        index: np.ndarray | None = None
-        if array.nbytes <= limit:
-            values = array
-        else:
-            # Too big to keep whole: keep an evenly strided sample; L_inf is then taken over it.
-            index = sample_indices(array.size, SAMPLE_SIZE)
-            values = array.reshape(-1)[index]
+        # Too big to keep whole: an evenly strided sample is kept, and L_inf is taken over it.
+        values, index = self._kept(array)
         entry = {"summary": summary, "seed": record["seed"], "fingerprint": fingerprint,
                  "kept": "full" if index is None else f"sample of {index.size}"}
         with locked(self.path):

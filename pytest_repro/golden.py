@@ -65,6 +65,25 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def save_arrays(path: Path, values: np.ndarray, index: np.ndarray | None) -> None:
+    """Write kept values (and, for a sample, their flat indices) as a compressed ``.npz``, atomically."""
+    buffer = io.BytesIO()
+    if index is None:
+        np.savez_compressed(buffer, values=values)
+    else:
+        np.savez_compressed(buffer, values=values, index=index)
+    atomic_write(path, buffer.getvalue())
+
+
+def load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read what :func:`save_arrays` wrote; never unpickles (``allow_pickle=False``)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return npz["values"], (npz["index"] if "index" in npz.files else None)
+    except (OSError, ValueError, KeyError) as exc:
+        raise GoldenError(f"{path}: unreadable array file ({exc}).") from None
+
+
 @contextlib.contextmanager
 def locked(path: Path, timeout: float = 60.0) -> Iterator[None]:
     """Serialise read-modify-write of one golden file (xdist workers on two backends of one test)."""
@@ -130,17 +149,10 @@ class GoldenFile:
         name = entry.get("array")
         if not name:
             return None
-        path = self.path.with_name(name)
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                values = npz["values"]
-                index = npz["index"] if "index" in npz.files else None
-        except (OSError, ValueError, KeyError) as exc:
-            raise GoldenError(
-                f"{path}: unreadable golden array ({exc}). Restore it from version control, or run "
-                "pytest --repro-regen to record it again."
-            ) from None
-        return values, index
+            return load_arrays(self.path.with_name(name))
+        except GoldenError as exc:
+            raise GoldenError(f"{exc} Restore it from version control, or run pytest --repro-regen.") from None
 
     def set_entry(self, check: str, backend: str, entry: dict[str, Any], values: np.ndarray | None,
                   index: np.ndarray | None) -> list[Path]:
@@ -148,12 +160,7 @@ class GoldenFile:
         written = []
         if values is not None:
             array_path = self.array_path(check, backend)
-            buffer = io.BytesIO()
-            if index is None:
-                np.savez_compressed(buffer, values=values)
-            else:
-                np.savez_compressed(buffer, values=values, index=index)
-            atomic_write(array_path, buffer.getvalue())
+            save_arrays(array_path, values, index)
             entry["array"] = array_path.name
             written.append(array_path)
         self.data["format"] = FORMAT

@@ -197,6 +197,7 @@ def repro_backend(request: pytest.FixtureRequest, repro_settings: st.Settings) -
 
     name = getattr(request, "param", repro_settings.backends[0])
     backend = select_backend(name, _marker_kwargs(request.node), request.node.nodeid)
+    backend.setup()
     backend.seed_all(repro_settings.seed)
     request.node.stash[SEEDS_KEY] = []
     with backend.deterministic(repro_settings.deterministic):

@@ -62,6 +62,9 @@ class Backend:
         """``None`` when usable here, else a sentence saying what was looked for and what to install."""
         raise NotImplementedError
 
+    def setup(self) -> None:
+        """Make this device current (MindSpore's set_device); called before each test that uses it."""
+
     def seed_all(self, seed: int) -> None:
         """Seed the framework's global RNGs (only called once the backend is in use)."""
         raise NotImplementedError

@@ -39,3 +39,10 @@ def write_checkpoints(root: Path = HERE) -> list[Path]:
     folder = root / TINY_DDPM.name
     build_tiny_ddpm().save_pretrained(folder, safe_serialization=True)
     return [folder]
+
+
+def shared_noise(seed: int, shape=(1, 3, 32, 32)):
+    """Starting noise both frameworks can take: numpy's PCG64, as mindone draws it, in float32."""
+    import numpy as np
+
+    return np.random.Generator(np.random.PCG64(seed)).standard_normal(shape, dtype=np.float32)

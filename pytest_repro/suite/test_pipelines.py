@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_repro.suite.checkpoints import TINY_DDPM
+from pytest_repro.suite.checkpoints import TINY_DDPM, shared_noise
 
 diffusers = pytest.importorskip("diffusers", reason="the bundled suite needs pip install 'pytest-repro[diffusers]'")
 
@@ -54,6 +54,21 @@ def test_ddim_matches_diffusers_fast_test(repro_backend, repro_generator):
     pipe = load(diffusers.DDIMPipeline, diffusers.DDIMScheduler, repro_backend.device)
     image = pipe(num_inference_steps=2, output_type="np", generator=repro_generator(0)).images
     assert abs(float(np.abs(image).sum()) - 1569.593) < 1e-2
+
+
+def test_ddim_shared_noise(repro_backend, repro_golden):
+    # The denoising loop by hand from numpy noise: test_mindone.py runs the same loop on MindSpore,
+    # and `python -m pytest_repro compare` pairs the two by the check name.
+    import torch
+
+    unet = diffusers.UNet2DModel.from_pretrained(TINY_DDPM, subfolder="unet").to(repro_backend.device)
+    scheduler = diffusers.DDIMScheduler.from_pretrained(TINY_DDPM, subfolder="scheduler")
+    scheduler.set_timesteps(2)
+    x = torch.from_numpy(shared_noise(0)).to(repro_backend.device)
+    with torch.no_grad():
+        for t in scheduler.timesteps:
+            x = scheduler.step(unet(x, t)[0], t, x)[0]
+    repro_golden.check((x / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1), name="ddim-shared-noise")
 
 
 def _cached_hub_pipeline(repo_id: str):

@@ -1,0 +1,162 @@
+"""MindSpore on CPU, NVIDIA GPU and Huawei Ascend (mindone.diffusers pipelines run here).
+
+mindone pipelines draw their noise from numpy, so the generator is ``np.random.Generator(PCG64)``;
+called without one they use an unseeded numpy RNG that ``mindspore.set_seed`` does not fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+from .base import Backend, cpu_name, dist_version, has_module
+from .torch_npu import cann_version
+
+# mindone releases whose pipelines use mindspore.mint ops without CPU kernels ("The kernel Arange
+# unregistered", "Unsupported op [Conv2DExt]"): on CPU they fail deep inside MindSpore.
+MINDONE_CPU_BROKEN_FROM = (0, 4)
+
+
+class DeterminismUnavailable(RuntimeError):
+    """The test asked for a determinism state this process can no longer reach."""
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def deterministic_state() -> bool:
+    import mindspore
+
+    value = mindspore.get_context("deterministic")
+    return str(value).upper() == "ON" or value is True
+
+
+class MindSporeBackend(Backend):
+    framework = "mindspore"
+    ms_device = ""  # the name mindspore.set_device takes
+
+    def _device_reason(self, mindspore: Any) -> str | None:
+        return None
+
+    def unavailable_reason(self) -> str | None:
+        if not has_module("mindspore"):
+            return f"backend {self.key} needs MindSpore (looked for the mindspore module): pip install mindspore"
+        try:
+            import mindspore
+        except Exception as exc:  # a broken install must skip, not crash the session
+            return f"backend {self.key}: mindspore is installed but failed to import ({exc})"
+        return self._device_reason(mindspore)
+
+    def mindone_reason(self) -> str | None:
+        """Why mindone.diffusers can't run on this device here, or ``None``; suites skip on it."""
+        version = dist_version("mindone")
+        if version is None:
+            return "mindone is not installed: pip install mindone==0.3.0 (the release that runs on CPU)"
+        if self.device_kind == "cpu" and _version_tuple(version) >= MINDONE_CPU_BROKEN_FROM:
+            return (
+                f"mindone {version} uses mindspore.mint ops that have no CPU kernel; on CPU use "
+                "mindone 0.3.0 (pip install mindone==0.3.0 'numpy<2'), or run with --repro-backend=ascend"
+            )
+        return None
+
+    def setup(self) -> None:
+        import mindspore
+
+        current = getattr(mindspore, "get_current_device", None)
+        try:
+            if current is not None and getattr(current(), "device_target", None) == self.ms_device:
+                return
+            mindspore.set_device(self.ms_device)
+        except RuntimeError as exc:  # the device was fixed earlier in this process
+            warnings.warn(f"pytest-repro: mindspore.set_device({self.ms_device!r}) failed: {exc}", stacklevel=2)
+
+    def seed_all(self, seed: int) -> None:
+        import mindspore
+
+        mindspore.set_seed(seed)
+
+    def generator(self, seed: int) -> Any:
+        import numpy as np
+
+        return np.random.Generator(np.random.PCG64(seed))
+
+    @contextlib.contextmanager
+    def deterministic(self, enabled: bool) -> Iterator[None]:
+        # mindspore.set_deterministic may be called once per process (a second call raises), and
+        # can't be undone: switch it on the first time it is asked for, and keep it on.
+        if enabled and not deterministic_state():
+            import mindspore
+
+            try:
+                mindspore.set_deterministic(True)
+            except RuntimeError as exc:
+                raise DeterminismUnavailable(
+                    "MindSpore determinism can be set once per process and this process already set it "
+                    f"off ({exc}); run this test in its own process (pytest -p no:xdist -k ...) or with "
+                    "--repro-deterministic for the whole run"
+                ) from None
+        yield
+
+    def fingerprint(self) -> dict[str, Any]:
+        import mindspore
+
+        fp = super().fingerprint()
+        mode = mindspore.get_context("mode")
+        fp.update(
+            mindspore=dist_version("mindspore"),
+            mindone=dist_version("mindone"),
+            mode="GRAPH" if mode == getattr(mindspore, "GRAPH_MODE", 0) else "PYNATIVE",
+            deterministic=deterministic_state(),
+            threads=int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1),
+            device_name=self._device_name(mindspore),
+        )
+        if self.device_kind == "ascend":
+            fp["cann"] = cann_version()
+        return fp
+
+    def _device_name(self, mindspore: Any) -> str:
+        return cpu_name()
+
+
+class MindSporeCPU(MindSporeBackend):
+    device_kind = "cpu"
+    ms_device = "CPU"
+
+
+class MindSporeGPU(MindSporeBackend):
+    device_kind = "cuda"
+    ms_device = "GPU"
+
+    def _device_reason(self, mindspore: Any) -> str | None:
+        gpu = getattr(getattr(mindspore, "device_context", None), "gpu", None)
+        if gpu is None or not gpu.is_available():
+            return "backend mindspore-cuda: MindSpore sees no GPU (looked for device_context.gpu.is_available())"
+        return None
+
+    def _device_name(self, mindspore: Any) -> str:
+        return "GPU"
+
+
+class MindSporeAscend(MindSporeBackend):
+    device_kind = "ascend"
+    ms_device = "Ascend"
+
+    def _device_reason(self, mindspore: Any) -> str | None:
+        ascend = getattr(getattr(mindspore, "device_context", None), "ascend", None)
+        if ascend is None or not ascend.is_available():
+            return (
+                "backend mindspore-ascend: MindSpore sees no Ascend NPU (looked for "
+                "mindspore.device_context.ascend.is_available(); needs the CANN toolkit and an NPU)"
+            )
+        return None
+
+    def _device_name(self, mindspore: Any) -> str:
+        return f"Ascend (CANN {cann_version() or 'unknown'})"

@@ -1,0 +1,116 @@
+"""``python -m pytest_repro compare A.json B.json``: the same checks, two runs, two machines.
+
+Each run writes its JSON results with ``--repro-report`` (outputs kept beside it in ``*.arrays/``).
+Checks are paired by test id and check name; what is left is paired by check name alone, so a
+PyTorch test and a MindSpore test that name their check alike (``check(image, name="ddim")``) meet.
+The exit code is 1 when a pair drifts beyond the limit, 2 when nothing could be paired.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .compare import metrics
+from .golden import GoldenError, load_arrays
+from .report.json_report import load_report
+
+
+def pair(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> tuple[list[tuple[dict, dict]], list, list]:
+    pairs, left_a = [], []
+    by_id = {(r["test"], r["check"], r["backend"]): r for r in b}
+    by_test = {(r["test"], r["check"]): r for r in b}
+    used: set[int] = set()
+    for rec in a:
+        other = by_id.get((rec["test"], rec["check"], rec["backend"])) or by_test.get((rec["test"], rec["check"]))
+        if other is not None and id(other) not in used:
+            pairs.append((rec, other))
+            used.add(id(other))
+        else:
+            left_a.append(rec)
+    rest_b = [r for r in b if id(r) not in used]
+    names_b: dict[str, list[dict]] = {}
+    for r in rest_b:
+        if not r.get("named"):  # only explicit names pair across tests: "output" is everyone's default
+            continue
+        names_b.setdefault(r["check"], []).append(r)
+    still_a = []
+    for rec in left_a:
+        candidates = names_b.get(rec["check"], []) if rec.get("named") else []
+        if len(candidates) == 1:  # unique by name: the cross-framework case
+            pairs.append((rec, candidates.pop()))
+        else:
+            still_a.append(rec)
+    paired = {id(r) for _, r in pairs}
+    still_b = [r for r in b if id(r) not in paired]
+    return pairs, still_a, still_b
+
+
+def _values(report: Path, rec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None] | None:
+    name = rec.get("array_file")
+    return load_arrays(report.parent / name) if name else None
+
+
+def _drift(report_a: Path, a: dict, report_b: Path, b: dict) -> dict[str, Any]:
+    sa, sb = a.get("summary", {}), b.get("summary", {})
+    if sa.get("shape") != sb.get("shape"):
+        return {"error": f"shape {sa.get('shape')} vs {sb.get('shape')}"}
+    if sa.get("dtype") != sb.get("dtype"):
+        return {"error": f"dtype {sa.get('dtype')} vs {sb.get('dtype')}"}
+    va, vb = _values(report_a, a), _values(report_b, b)
+    if va is None or vb is None:
+        return {"error": "no kept output (run with --repro-report so outputs are saved beside it)"}
+    (xa, ia), (xb, ib) = va, vb
+    if (ia is None) != (ib is None) or (ia is not None and not np.array_equal(ia, ib)):
+        return {"error": "the runs kept different parts of the output (different --repro-array-limit)"}
+    out = metrics(xa, xb)
+    out["coverage"] = "full" if ia is None else "sample"
+    return out
+
+
+def compare_reports(path_a: Path, path_b: Path, atol: float | None, out: Any = sys.stdout) -> int:
+    try:
+        report_a, report_b = load_report(path_a), load_report(path_b)
+    except ValueError as exc:
+        print(f"pytest-repro compare: {exc}", file=sys.stderr)
+        return 2
+    pairs, only_a, only_b = pair(report_a["results"], report_b["results"])
+    if not pairs:
+        print(f"pytest-repro compare: no check of {path_a} matches one of {path_b}", file=sys.stderr)
+        return 2
+    failed = 0
+    head = f"{'check':<48} {'A':<16} {'B':<16} {'L_inf':>9} {'rel_l2':>9} {'cosine':>9} {'limit':>8}  status"
+    print(head, file=out)
+    print("-" * len(head), file=out)
+    for a, b in pairs:
+        try:
+            drift = _drift(Path(path_a), a, Path(path_b), b)
+        except GoldenError as exc:
+            drift = {"error": str(exc)}
+        limit = atol if atol is not None else a.get("tolerance", {}).get("atol", 1e-2)
+        label = f"{a['test'].split('::')[-1]}[{a['check']}]"[:48]
+        if "error" in drift:
+            failed += 1
+            print(f"{label:<48} {a['backend']:<16} {b['backend']:<16} FAIL: {drift['error']}", file=out)
+            continue
+        ok = drift["linf"] <= limit
+        failed += not ok
+        print(
+            f"{label:<48} {a['backend']:<16} {b['backend']:<16} {drift['linf']:>9.2e} {drift['rel_l2']:>9.2e} "
+            f"{drift['cosine']:>9.2e} {limit:>8.1e}  {'PASS' if ok else 'FAIL'}"
+            + (" (sampled)" if drift["coverage"] == "sample" else ""),
+            file=out,
+        )
+    for label, rest in (("A", only_a), ("B", only_b)):
+        for rec in rest:
+            print(f"only in {label}: {rec['test']} [{rec['check']}] on {rec['backend']}", file=out)
+    env_a, env_b = report_a.get("environment", {}), report_b.get("environment", {})
+    changed = [f"{k}: {env_a.get(k)} -> {env_b.get(k)}" for k in sorted(set(env_a) | set(env_b))
+               if env_a.get(k) != env_b.get(k)]
+    if changed:
+        print("environment A -> B: " + "; ".join(changed), file=out)
+    print(f"{len(pairs)} pairs: {len(pairs) - failed} within limit, {failed} beyond", file=out)
+    return 1 if failed else 0
