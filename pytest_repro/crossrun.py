@@ -64,9 +64,10 @@ def _drift(report_a: Path, a: dict, report_b: Path, b: dict) -> dict[str, Any]:
     if va is None or vb is None:
         return {"error": "no kept output (run with --repro-report so outputs are saved beside it)"}
     (xa, ia), (xb, ib) = va, vb
-    if (ia is None) != (ib is None) or (ia is not None and not np.array_equal(ia, ib)):
+    same_part = ia is None and ib is None or (ia is not None and ib is not None and np.array_equal(ia, ib))
+    if not same_part:
         return {"error": "the runs kept different parts of the output (different --repro-array-limit)"}
-    out = metrics(xa, xb)
+    out: dict[str, Any] = dict(metrics(xa, xb))
     out["coverage"] = "full" if ia is None else "sample"
     return out
 
