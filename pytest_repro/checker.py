@@ -89,7 +89,7 @@ class GoldenChecker:
         report = Path(self.settings.report or "")
         folder = report.with_name(report.stem + ".arrays")
         path = folder / (safe_name(f"{self.test_id}.{name}.{self.backend.key}") + ".npz")
-        save_arrays(path, *self._kept(array))
+        save_arrays(path, *self._kept(array), compress=False)
         return f"{folder.name}/{path.name}"
 
     def _check(self, name, array, dtype, summary, fingerprint, tol, record) -> Verdict | None:

@@ -65,13 +65,17 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def save_arrays(path: Path, values: np.ndarray, index: np.ndarray | None) -> None:
-    """Write kept values (and, for a sample, their flat indices) as a compressed ``.npz``, atomically."""
+def save_arrays(path: Path, values: np.ndarray, index: np.ndarray | None, compress: bool = True) -> None:
+    """Write kept values (and, for a sample, their flat indices) as ``.npz``, atomically.
+
+    Goldens are compressed (they live in the repository); report arrays are not (8x faster to write).
+    """
     buffer = io.BytesIO()
+    save = np.savez_compressed if compress else np.savez
     if index is None:
-        np.savez_compressed(buffer, values=values)
+        save(buffer, values=values)
     else:
-        np.savez_compressed(buffer, values=values, index=index)
+        save(buffer, values=values, index=index)
     atomic_write(path, buffer.getvalue())
 
 
