@@ -67,7 +67,9 @@ def to_array(obj: Any) -> tuple[np.ndarray, str]:
         shapes = {part[0].shape for part in parts}
         if len(shapes) != 1:
             raise UnsupportedOutput(f"list items have different shapes {sorted(shapes)}; check them one by one")
-        return np.stack([part[0] for part in parts]), parts[0][1]
+        stacked = np.stack([part[0] for part in parts])
+        dtypes = {part[1] for part in parts}
+        return stacked, (dtypes.pop() if len(dtypes) == 1 else str(stacked.dtype))
     raise UnsupportedOutput(
         f"cannot check an object of type {type(obj).__module__}.{type(obj).__qualname__}: pass a numpy "
         "array, a torch or MindSpore tensor, a PIL image, a diffusers output, or a list of them"

@@ -16,6 +16,8 @@ import os
 import re
 import tempfile
 import time
+import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -82,9 +84,10 @@ def save_arrays(path: Path, values: np.ndarray, index: np.ndarray | None, compre
 def load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Read what :func:`save_arrays` wrote; never unpickles (``allow_pickle=False``)."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # Our own file handle: np.load leaks its own when the zip is corrupt.
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             return npz["values"], (npz["index"] if "index" in npz.files else None)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise GoldenError(f"{path}: unreadable array file ({exc}).") from None
 
 
@@ -100,7 +103,7 @@ def locked(path: Path, timeout: float = 60.0) -> Iterator[None]:
             break
         except FileExistsError:
             if time.monotonic() > deadline:
-                raise GoldenError(f"{lock}: still locked after {timeout:.0f}s; delete it if no run is active") from None
+                raise GoldenError(f"{lock}: still locked after {timeout:g}s; delete it if no run is active") from None
             time.sleep(0.05)
     try:
         yield
@@ -129,7 +132,12 @@ class GoldenFile:
         if not isinstance(data, dict) or not isinstance(data.get("checks"), dict):
             raise GoldenError(f"{path}: not a pytest-repro golden file (no 'checks' table); restore or delete it")
         fmt = data.get("format")
-        if not isinstance(fmt, int) or fmt > FORMAT:
+        if not isinstance(fmt, int) or isinstance(fmt, bool):
+            raise GoldenError(
+                f"{path}: no valid 'format' field ({fmt!r}); restore it from version control, or delete "
+                "it and run pytest --repro-regen"
+            )
+        if fmt > FORMAT:
             raise GoldenError(
                 f"{path}: written by a newer pytest-repro (golden format {fmt!r}, this one reads up to "
                 f"{FORMAT}); upgrade pytest-repro: pip install -U pytest-repro"
@@ -137,8 +145,9 @@ class GoldenFile:
         return cls(path, test_id, data)
 
     def entry(self, check: str, backend: str) -> dict[str, Any] | None:
-        entry = self.data["checks"].get(check, {}).get(backend)
-        if entry is not None and not isinstance(entry.get("summary"), dict):
+        table = self.data["checks"].get(check, {})
+        entry = table.get(backend) if isinstance(table, dict) else table
+        if entry is not None and not (isinstance(entry, dict) and isinstance(entry.get("summary"), dict)):
             raise GoldenError(f"{self.path}: entry {check!r}/{backend!r} has no summary; restore or regenerate it")
         return entry
 

@@ -141,9 +141,13 @@ def backend_tolerances(lines: list[str], where: str) -> dict[str, dict[str, Any]
             key, eq, value = pair.partition("=")
             if not eq:
                 raise ValueError(f"{where}: expected key=value in {line!r}, got {pair!r}")
-            values[key] = None if value.lower() == "none" else (
-                bool_text(value) if key == "bitwise" else value
-            )
+            if key == "bitwise":
+                try:
+                    values[key] = bool_text(value)
+                except argparse.ArgumentTypeError as exc:
+                    raise ValueError(f"{where} ({name}): bitwise: {exc}") from None
+            else:
+                values[key] = None if value.lower() == "none" else value
         table[name] = check_tolerance_kwargs(values, f"{where} ({name})")
     return table
 

@@ -1,0 +1,211 @@
+"""Backends: registry and key lookup, PyTorch generators, determinism switches, availability, fingerprints.
+
+Tests that flip process-wide torch switches go through the ``torch_state`` fixture, which restores
+every switch afterwards even when the code under test forgets to.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+
+import pytest
+
+from pytest_repro import backends
+from pytest_repro.backends import BUILTIN, key_for, load, registry
+from pytest_repro.backends._torch import CUBLAS_WORKSPACE
+
+# ---- registry (no framework needed) ----
+
+
+def test_registry_has_the_builtin_keys():
+    assert set(BUILTIN) == {f"{fw}-{dev}" for fw in ("torch", "mindspore") for dev in ("cpu", "cuda", "ascend")}
+    assert set(BUILTIN) <= set(registry())
+
+
+@pytest.mark.parametrize("key", sorted(BUILTIN))
+def test_every_builtin_backend_can_be_constructed_without_its_framework(key):
+    module_name, _, attr = BUILTIN[key].partition(":")
+    cls = getattr(importlib.import_module(module_name), attr)
+    backend = cls()
+    assert backend.key == key
+
+
+@pytest.mark.parametrize(("name", "framework", "key"), [
+    ("cpu", "torch", "torch-cpu"),
+    ("cuda", "torch", "torch-cuda"),
+    ("ascend", "mindspore", "mindspore-ascend"),
+    ("torch-cuda", "torch", "torch-cuda"),
+    ("mindspore-cpu", "torch", None),  # pins another framework
+    ("torch-cpu", "mindspore", None),
+    ("mindspore-cpu", "mindspore", "mindspore-cpu"),
+])
+def test_key_for(name, framework, key):
+    assert key_for(name, framework) == key
+
+
+def test_key_for_does_not_match_a_framework_prefix():
+    assert key_for("torchx-cpu", "torch") is None
+
+
+def test_load_unknown_key_lists_known_ones():
+    with pytest.raises(KeyError, match="no backend registered as 'jax-tpu'; known: .*torch-cpu.*torch-cuda"):
+        load("jax-tpu")
+
+
+def test_auto_order_ends_with_cpu():
+    assert backends.AUTO_ORDER[-1] == "cpu"
+
+
+# ---- PyTorch ----
+
+
+@pytest.fixture
+def torch():
+    return pytest.importorskip("torch")
+
+
+@pytest.fixture
+def torch_state(torch, monkeypatch):
+    """Set every switch ``deterministic()`` touches to the opposite of what it sets; restore after."""
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             cudnn.benchmark, cudnn.deterministic, matmul.allow_tf32, cudnn.allow_tf32)
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    torch.use_deterministic_algorithms(False)
+    cudnn.benchmark, cudnn.deterministic, matmul.allow_tf32, cudnn.allow_tf32 = True, False, True, True
+    yield torch
+    torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+    cudnn.benchmark, cudnn.deterministic = saved[2], saved[3]
+    matmul.allow_tf32, cudnn.allow_tf32 = saved[4], saved[5]
+
+
+def flags(torch):
+    cudnn = torch.backends.cudnn
+    return {
+        "algorithms": torch.are_deterministic_algorithms_enabled(),
+        "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+        "benchmark": cudnn.benchmark,
+        "cudnn_deterministic": cudnn.deterministic,
+        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+        "tf32_cudnn": cudnn.allow_tf32,
+        "cublas": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+    }
+
+
+DETERMINISTIC = {"algorithms": True, "warn_only": False, "benchmark": False, "cudnn_deterministic": True,
+                 "tf32_matmul": False, "tf32_cudnn": False, "cublas": CUBLAS_WORKSPACE}
+
+
+@pytest.mark.parametrize("key", ["torch-cpu", "torch-cuda"])
+def test_generator_is_a_seeded_cpu_generator(torch, key):
+    backend = load(key)
+    gen = backend.generator(1234)
+    assert isinstance(gen, torch.Generator) and gen.device.type == "cpu"
+    assert gen.initial_seed() == 1234
+    again = torch.randn(16, generator=backend.generator(1234))
+    assert torch.equal(torch.randn(16, generator=gen), again)
+    assert not torch.equal(torch.randn(16, generator=backend.generator(1235)), again)
+
+
+def test_seed_all_fixes_the_global_rng(torch):
+    backend = load("torch-cpu")
+    state = torch.random.get_rng_state()
+    try:
+        backend.seed_all(7)
+        first = torch.rand(4)
+        backend.seed_all(7)
+        assert torch.equal(torch.rand(4), first)
+    finally:
+        torch.random.set_rng_state(state)
+
+
+@pytest.mark.parametrize("key", ["torch-cpu", "torch-cuda", "torch-ascend"])
+def test_deterministic_switches_on_and_restores(torch_state, key):
+    torch = torch_state
+    before = flags(torch)
+    with load(key).deterministic(True):
+        assert flags(torch) == DETERMINISTIC
+    assert flags(torch) == before
+
+
+def test_deterministic_restores_when_the_block_raises(torch_state):
+    torch = torch_state
+    torch.use_deterministic_algorithms(True, warn_only=True)  # a non-default state to come back to
+    before = flags(torch)
+    with pytest.raises(ZeroDivisionError), load("torch-cpu").deterministic(True):
+        assert flags(torch)["warn_only"] is False
+        1 / 0  # noqa: B018
+    assert flags(torch) == before
+
+
+def test_deterministic_keeps_a_user_cublas_setting(torch_state, monkeypatch):
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    with load("torch-cuda").deterministic(True):
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+
+
+def test_deterministic_false_changes_nothing(torch_state):
+    before = flags(torch_state)
+    with load("torch-cpu").deterministic(False):
+        assert flags(torch_state) == before
+
+
+def test_npu_determinism_sets_hccl(torch_state, monkeypatch):
+    monkeypatch.delenv("HCCL_DETERMINISTIC", raising=False)
+    with load("torch-ascend").deterministic(True):
+        assert os.environ["HCCL_DETERMINISTIC"] == "true"
+    assert "HCCL_DETERMINISTIC" not in os.environ
+
+
+def test_cpu_is_available(torch):
+    assert load("torch-cpu").unavailable_reason() is None
+
+
+def test_cuda_unavailable_reason(torch):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    reason = load("torch-cuda").unavailable_reason()
+    assert reason is not None and "CUDA" in reason and reason.startswith("backend torch-cuda")
+
+
+def test_npu_unavailable_reason():
+    if importlib.util.find_spec("torch_npu") is not None:
+        pytest.skip("torch_npu is installed here")
+    reason = load("torch-ascend").unavailable_reason()
+    assert reason is not None and "torch_npu" in reason and "pip install torch-npu" in reason
+
+
+def test_devices():
+    assert [load(k).device for k in ("torch-cpu", "torch-cuda", "torch-ascend")] == ["cpu", "cuda", "npu"]
+
+
+def test_cpu_fingerprint(torch_state):
+    torch = torch_state
+    backend = load("torch-cpu")
+    fp = backend.fingerprint()
+    assert fp["backend"] == "torch-cpu" and fp["torch"] == torch.__version__
+    assert fp["threads"] == torch.get_num_threads()
+    assert isinstance(fp["device_name"], str) and fp["device_name"]
+    assert fp["deterministic_algorithms"] is False and fp["tf32_matmul"] is True and fp["cudnn_benchmark"] is True
+    with backend.deterministic(True):
+        inside = backend.fingerprint()
+    assert inside["deterministic_algorithms"] is True and inside["tf32_matmul"] is False
+    assert inside["cudnn_benchmark"] is False and inside["tf32_cudnn"] is False
+    assert backend.fingerprint() == fp
+
+
+def test_fingerprint_follows_thread_count(torch):
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = load("torch-cpu").fingerprint()
+    finally:
+        torch.set_num_threads(threads)
+    assert one["threads"] == 1
+
+
+def test_to_numpy(torch):
+    assert load("torch-cpu").to_numpy(torch.ones(2, 3)).shape == (2, 3)
