@@ -45,7 +45,8 @@ def image_shapes(max_batch: int = 2, max_side: int = 8) -> st.SearchStrategy[tup
 
 def _unit_floats(dtype: np.dtype) -> st.SearchStrategy[float]:
     # ``width`` makes every drawn value exactly representable in ``dtype``: no silent rounding.
-    return st.floats(0.0, 1.0, width=dtype.itemsize * 8, allow_nan=False, allow_infinity=False)
+    width: Any = dtype.itemsize * 8  # 16, 32 or 64
+    return st.floats(0.0, 1.0, width=width, allow_nan=False, allow_infinity=False)
 
 
 def images(shape: tuple[int, ...] | None = None, dtype: Any = np.float32) -> st.SearchStrategy[np.ndarray]:
