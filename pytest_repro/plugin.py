@@ -84,8 +84,9 @@ def _resolve(config: pytest.Config) -> st.Settings:
     try:
         per_backend = st.backend_tolerances(config.getini("repro_backend_tolerances"),
                                             f"repro_backend_tolerances in {config.inipath}")
-        per_backend.update(st.backend_tolerances(config.getoption("repro_backend_tolerances"),
-                                                 "--repro-backend-tolerance"))
+        cli_per_backend = st.backend_tolerances(config.getoption("repro_backend_tolerances"),
+                                                "--repro-backend-tolerance")
+        per_backend.update(cli_per_backend)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     cli: dict[str, Any] = {}
@@ -103,6 +104,7 @@ def _resolve(config: pytest.Config) -> st.Settings:
         base_tolerance=base,
         per_backend=per_backend,
         cli_tolerance=cli,
+        cli_backend_tolerances=cli_per_backend,
     )
 
 
@@ -121,7 +123,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(ReproLedger(config), "repro-ledger")
     if settings.deterministic:
         # cuBLAS reads this when CUDA starts, which may be before any repro fixture runs.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # see backends/_torch.py
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -171,8 +173,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def _golden_id(request: pytest.FixtureRequest) -> str:
     """The node id without the backend parameter, so every backend shares one golden file."""
     nodeid = request.node.nodeid
-    name = getattr(request, "param", None)
-    if name is not None:
+    # The parameter belongs to repro_backend, not to the fixture asking: read it from the callspec.
+    callspec = getattr(request.node, "callspec", None)
+    name = callspec.params.get("repro_backend") if callspec is not None else None
+    if isinstance(name, str):
         if nodeid.endswith(f"[{name}]"):
             return nodeid[: -len(name) - 2]
         if nodeid.endswith(f"-{name}]"):
@@ -222,12 +226,12 @@ def repro_generator(request: pytest.FixtureRequest, repro_backend: Any, repro_se
 
     def make(seed: int | None = None, batch: int | None = None) -> Any:
         base = repro_settings.seed if seed is None else seed
-        if not isinstance(base, int) or base < 0:
+        if not isinstance(base, int) or isinstance(base, bool) or base < 0:
             raise ValueError(f"{request.node.nodeid}: repro_generator seed must be a non-negative int, got {seed!r}")
         if batch is None:
             seeds.append(base)
             return repro_backend.generator(base)
-        if not isinstance(batch, int) or batch < 1:
+        if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
             raise ValueError(f"{request.node.nodeid}: repro_generator batch must be a positive int, got {batch!r}")
         seeds.extend(range(base, base + batch))
         return [repro_backend.generator(base + i) for i in range(batch)]

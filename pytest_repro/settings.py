@@ -167,6 +167,7 @@ class Settings:
     # Overrides from ini per backend, then from the command line (applied in that order).
     per_backend: dict[str, dict[str, Any]] = field(default_factory=dict)
     cli_tolerance: dict[str, Any] = field(default_factory=dict)
+    cli_backend_tolerances: dict[str, dict[str, Any]] = field(default_factory=dict)  # for the replay line
 
     def tolerance_for(self, backend_key: str, marker_kwargs: dict[str, Any]) -> Tolerance:
         tol = self.base_tolerance
@@ -186,4 +187,7 @@ class Settings:
         ]
         for key, value in sorted(self.cli_tolerance.items()):
             flags.append(f"--repro-{key.replace('_', '-')}={value}")
+        for backend, values in sorted(self.cli_backend_tolerances.items()):
+            pairs = " ".join(f"{k}={v}" for k, v in sorted(values.items()))
+            flags.append(f"--repro-backend-tolerance='{backend}: {pairs}'")
         return " ".join(flags)

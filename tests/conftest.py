@@ -1,0 +1,108 @@
+"""Shared helpers for the pytester integration tests.
+
+The inner runs load pytest-repro through its installed entry point, exactly as a user's would. They
+run in this process unless a test needs a fresh one (``sys.modules``, process-wide switches, xdist).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# pytester's in-process runs restore sys.modules afterwards; what is imported here is kept, so torch and
+# the plugin's lazily imported modules load once per session instead of once per inner run.
+# torch in particular can't be imported twice in one process ("Only a single TORCH_LIBRARY...").
+try:
+    import torch
+except ImportError:  # the MindSpore environment has no torch: only its own tests run there
+    torch = None
+
+import pytest_repro.checker  # noqa: F401
+import pytest_repro.report.json_report  # noqa: F401
+import pytest_repro.report.terminal  # noqa: F401
+import pytest_repro.selection  # noqa: F401
+from pytest_repro.backends import load
+
+with contextlib.suppress(ImportError):
+    import hypothesis  # noqa: F401  (its pytest plugin imports it at the end of every inner run)
+
+# What the backends do lazily (torch.manual_seed imports torch._dynamo), done once here.
+if torch is not None:
+    load("torch-cpu").seed_all(0)
+    with load("torch-cpu").deterministic(True):
+        torch.randn(2, generator=load("torch-cpu").generator(0)).numpy()
+    load("torch-cuda").unavailable_reason()
+
+NO_CACHE = ("-p", "no:cacheprovider")
+
+# One inner test, 100x100 standard normal values from repro_generator() (the run's seed), with one value
+# moved by $REPRO_DELTA: L_inf is then exactly the delta, and cosine distance stays ~1e-7 below 0.1.
+# bitwise=False: tolerances alone decide, even though the environment is the same as the golden's.
+DELTA_TEST = """
+import os
+import torch
+
+def test_x(repro_generator, repro_golden):
+    out = torch.randn(100, 100, generator=repro_generator())
+    out[0, 0] += float(os.environ.get("REPRO_DELTA", "0"))
+    repro_golden.check(out, bitwise=False)
+"""
+
+
+class Inner:
+    """One pytester project: write inner tests, run them, look at their goldens."""
+
+    def __init__(self, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+        self.pytester = pytester
+        self.monkeypatch = monkeypatch
+        monkeypatch.delenv("REPRO_DELTA", raising=False)
+
+    @property
+    def path(self) -> Path:
+        return self.pytester.path
+
+    def write(self, source: str = DELTA_TEST, name: str = "test_inner") -> Path:
+        return self.pytester.makepyfile(**{name: source})
+
+    def ini(self, *lines: str) -> Path:
+        return self.pytester.makeini("\n".join(["[pytest]", *lines]) + "\n")
+
+    def run(self, *args: str, delta: float | None = None, subprocess: bool = False) -> pytest.RunResult:
+        if delta is None:
+            self.monkeypatch.delenv("REPRO_DELTA", raising=False)
+        else:
+            self.monkeypatch.setenv("REPRO_DELTA", repr(delta))
+        if subprocess:
+            return self.pytester.runpytest_subprocess(*NO_CACHE, *args)
+        return self.pytester.runpytest(*NO_CACHE, *args)
+
+    def regen(self, *args: str, subprocess: bool = False) -> pytest.RunResult:
+        result = self.run("--repro-regen", *args, subprocess=subprocess)
+        assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+        return result
+
+    def golden(self, name: str = "test_inner/test_x", root: str = "golden") -> Path:
+        return self.path / root / f"{name}.json"
+
+    def load(self, name: str = "test_inner/test_x", root: str = "golden") -> dict[str, Any]:
+        return json.loads(self.golden(name, root).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Inner:
+    return Inner(pytester, monkeypatch)
+
+
+def usage_error(result: pytest.RunResult, *patterns: str) -> None:
+    """Assert a usage error whose stderr matches ``patterns`` (and no test ran)."""
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str() + result.stderr.str()
+    result.stderr.fnmatch_lines(list(patterns))
+
+
+@pytest.fixture
+def expect_usage_error():
+    return usage_error

@@ -1,0 +1,256 @@
+"""Every option and its ini twin has an effect; bad values are usage errors; marker > cli > ini."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import pytest
+
+MARKED_TEST = """
+import os
+import pytest
+import torch
+
+@pytest.mark.repro({marker})
+def test_x(repro_generator, repro_golden):
+    out = torch.randn(100, 100, generator=repro_generator())
+    out[0, 0] += float(os.environ.get("REPRO_DELTA", "0"))
+    repro_golden.check(out)
+"""
+
+DETERMINISM_TEST = """
+import torch
+
+def test_x(repro_backend):
+    assert torch.are_deterministic_algorithms_enabled() is {expected}
+"""
+
+
+def ini_key(option: str) -> str:
+    return "repro_backend_tolerances" if option == "backend-tolerance" else "repro_" + option.replace("-", "_")
+
+
+def setting(inner, via: str, option: str, value: str) -> list[str]:
+    """Give ``option`` the value on the command line, or in the ini file; returns the args to pass."""
+    if via == "cli":
+        return [f"--repro-{option}={value}"]
+    inner.ini(f"{ini_key(option)} = {value}")
+    return []
+
+
+@pytest.mark.parametrize(("delta", "outcome"), [(0.0, "passed"), (0.005, "passed"), (0.05, "failed")])
+def test_defaults_pass_platform_noise_and_fail_real_drift(inner, delta, outcome):
+    inner.write()
+    inner.regen()
+    inner.run(delta=delta).assert_outcomes(**{outcome: 1})
+
+
+# Each row turns around the default verdict for its delta (see the test above).
+TURNS = [
+    ("atol", "0.1", 0.05, "passed"),
+    ("rtol", "0.05", 0.05, "passed"),  # allowed 0.01 + 0.05 * |golden value| > 0.05
+    ("max-linf", "0.001", 0.005, "failed"),
+    ("cosine", "1e-12", 0.005, "failed"),
+    ("seed", "1", 0.0, "failed"),
+    ("backend-tolerance", "cpu: atol=0.1", 0.05, "passed"),
+    ("backend-tolerance", "torch-cpu: max_linf=0.001", 0.005, "failed"),
+    ("backend", "ascend", 0.05, "skipped"),
+]
+
+
+@pytest.mark.parametrize("via", ["cli", "ini"])
+@pytest.mark.parametrize(("option", "value", "delta", "outcome"), TURNS)
+def test_option_and_ini_twin_change_the_verdict(inner, via, option, value, delta, outcome):
+    inner.write()
+    inner.regen()
+    result = inner.run(*setting(inner, via, option, value), "-rs", delta=delta)
+    result.assert_outcomes(**{outcome: 1})
+    if outcome == "failed":
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+    if option == "backend":
+        result.stdout.fnmatch_lines(["*backend torch-ascend needs torch_npu*"])
+
+
+@pytest.mark.parametrize("via", ["cli", "ini"])
+def test_golden_dir_report_and_array_limit(inner, via):
+    inner.write()
+    values = {"golden-dir": "refs/golden", "report": "results.json", "array-limit": "1000"}
+    if via == "cli":
+        args = [f"--repro-{option}={value}" for option, value in values.items()]
+    else:
+        args = []
+        inner.ini(*(f"{ini_key(option)} = {value}" for option, value in values.items()))
+    inner.regen(*args)
+    assert not (inner.path / "golden").exists()
+    data = inner.load(root="refs/golden")
+    assert data["checks"]["output"]["torch-cpu"]["kept"] == "sample of 4096"  # 40000 bytes > 1000
+    assert (inner.path / "results.json").is_file()
+    inner.run(*args).assert_outcomes(passed=1)
+
+
+def test_array_limit_default_keeps_small_arrays_whole(inner):
+    inner.write()
+    inner.regen()
+    assert inner.load()["checks"]["output"]["torch-cpu"]["kept"] == "full"
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "expected"),
+    [
+        ((), None, "True"),
+        (("--repro-no-deterministic",), None, "False"),
+        ((), "repro_deterministic = false", "False"),
+        (("--repro-deterministic",), "repro_deterministic = false", "True"),
+        (("--repro-no-deterministic",), "repro_deterministic = true", "False"),
+    ],
+)
+def test_deterministic_option_and_ini(inner, args, ini, expected):
+    inner.write(DETERMINISM_TEST.format(expected=expected))
+    if ini:
+        inner.ini(ini)
+    inner.run(*args).assert_outcomes(passed=1)
+
+
+def test_header_prints_replay_flags_and_versions(inner):
+    inner.write()
+    result = inner.run("--collect-only")
+    torch_version = importlib.metadata.version("torch")
+    result.stdout.fnmatch_lines([
+        f"repro: backend=cpu seed=0 deterministic=on golden={inner.path / 'golden'}",
+        "repro replay: pytest --repro-backend=cpu --repro-seed=0 --repro-deterministic",
+        f"repro versions: torch {torch_version}*numpy *; OMP_NUM_THREADS=*",
+    ])
+
+
+def test_header_replays_the_resolved_settings(inner):
+    inner.write()
+    inner.ini("repro_seed = 5", "repro_backend = cuda,cpu", "repro_atol = 0.5")
+    result = inner.run("--collect-only", "--repro-no-deterministic", "--repro-max-linf=0.25", "--repro-regen")
+    result.stdout.fnmatch_lines([
+        "repro: backend=cuda,cpu seed=5 deterministic=off golden=* REGEN*",
+        "repro replay: pytest --repro-backend=cuda,cpu --repro-seed=5 --repro-no-deterministic"
+        " --repro-max-linf=0.25",
+    ])
+
+
+BAD_OPTIONS = [
+    ("--repro-backend=tpu", "*argument --repro-backend: unknown backend 'tpu'*"),
+    ("--repro-backend=", "*argument --repro-backend: expected a backend name*"),
+    ("--repro-atol=-1", "*argument --repro-atol: expected a non-negative number*"),
+    ("--repro-rtol=nan", "*argument --repro-rtol: expected a non-negative number*"),
+    ("--repro-max-linf=big", "*argument --repro-max-linf: expected a number*"),
+    ("--repro-cosine=-1e-5", "*argument --repro-cosine: expected a non-negative number*"),
+    ("--repro-seed=abc", "*argument --repro-seed: expected an integer seed*"),
+    ("--repro-seed=-1", "*argument --repro-seed: seed must be in*"),
+    ("--repro-array-limit=0", "*argument --repro-array-limit: expected a positive whole number*"),
+    ("--repro-backend-tolerance=gpu: atol=1", "*--repro-backend-tolerance: expected 'BACKEND: key=value*"),
+    ("--repro-backend-tolerance=cpu: atol=-1", "*--repro-backend-tolerance (cpu): atol must be a non-negative*"),
+    ("--repro-backend-tolerance=cpu: atl=1", "*--repro-backend-tolerance (cpu): unknown tolerance 'atl'*"),
+    ("--repro-backend-tolerance=cpu: atol", "*--repro-backend-tolerance: expected key=value*"),
+]
+
+
+@pytest.mark.parametrize(("arg", "message"), BAD_OPTIONS)
+def test_bad_option_value_is_a_usage_error(inner, expect_usage_error, arg, message):
+    inner.write()
+    expect_usage_error(inner.run(arg), message)
+
+
+BAD_INI = [
+    ("repro_backend = tpu", "*repro_backend = 'tpu' in *tox.ini: unknown backend 'tpu'*"),
+    ("repro_seed = 1.5", "*repro_seed = '1.5' in *tox.ini: expected an integer seed*"),
+    ("repro_atol = lots", "*repro_atol = 'lots' in *tox.ini: expected a number*"),
+    ("repro_rtol = -1", "*repro_rtol = '-1' in *tox.ini*non-negative*"),
+    ("repro_cosine = -1", "*repro_cosine = '-1' in *tox.ini*non-negative*"),
+    ("repro_max_linf = x", "*repro_max_linf = 'x' in *tox.ini*"),
+    ("repro_deterministic = maybe", "*repro_deterministic = 'maybe' in *tox.ini: expected true or false*"),
+    ("repro_array_limit = -4", "*repro_array_limit = '-4' in *tox.ini*positive*"),
+    ("repro_backend_tolerances = gpu atol=1", "*repro_backend_tolerances in *tox.ini: expected 'BACKEND*"),
+    ("repro_backend_tolerances = cuda: cosine=-2", "*repro_backend_tolerances in *tox.ini (cuda): cosine*"),
+]
+
+
+@pytest.mark.parametrize(("line", "message"), BAD_INI)
+def test_bad_ini_value_is_a_usage_error(inner, expect_usage_error, line, message):
+    inner.write()
+    inner.ini(line)
+    expect_usage_error(inner.run(), message)
+
+
+def test_regen_is_not_an_ini_setting(inner):
+    inner.write()
+    inner.ini("repro_regen = true")
+    result = inner.run("--strict-config")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*repro_regen*"])
+
+
+# Marker ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("marker", "delta", "outcome"),
+    [("atol=0.1, bitwise=False", 0.05, "passed"), ("atol=0.001, bitwise=False", 0.005, "failed"),
+     ("max_linf=0.001, bitwise=False", 0.005, "failed"), ("cosine=None, atol=1, bitwise=False", 0.5, "passed")],
+)
+def test_marker_loosens_and_tightens(inner, marker, delta, outcome):
+    inner.write(MARKED_TEST.format(marker=marker))
+    inner.regen()
+    inner.run("--strict-markers", delta=delta).assert_outcomes(**{outcome: 1})
+
+
+# delta 0.05 against atol from each level; the most specific level present decides.
+PRECEDENCE = [
+    (["repro_atol = 0.2"], [], None, "passed"),
+    (["repro_atol = 0.2"], ["--repro-atol=0.001"], None, "failed"),
+    (["repro_atol = 0.001"], ["--repro-atol=0.2"], None, "passed"),
+    (["repro_atol = 0.001", "repro_backend_tolerances = cpu: atol=0.2"], [], None, "passed"),
+    (["repro_backend_tolerances = cpu: atol=0.2"], ["--repro-atol=0.001"], None, "failed"),
+    (["repro_atol = 0.001"], ["--repro-atol=0.001"], "atol=0.2", "passed"),
+    (["repro_atol = 0.2"], ["--repro-atol=0.2"], "atol=0.001", "failed"),
+]
+
+
+@pytest.mark.parametrize(("ini", "args", "marker", "outcome"), PRECEDENCE)
+def test_marker_beats_cli_beats_ini(inner, ini, args, marker, outcome):
+    marker = ", ".join(filter(None, [marker, "bitwise=False"]))
+    inner.write(MARKED_TEST.format(marker=marker))
+    inner.regen()
+    inner.ini(*ini)
+    inner.run(*args, delta=0.05).assert_outcomes(**{outcome: 1})
+
+
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        ("atl=0.1", "*test_inner.py::test_x: unknown @pytest.mark.repro argument(s) ?'atl'?*"),
+        ("atol=-1", "*test_inner.py::test_x: @pytest.mark.repro: atol must be a non-negative number*"),
+        ("bitwise='no'", "*test_inner.py::test_x: @pytest.mark.repro: bitwise must be True or False*"),
+        ("0.1", "*test_inner.py::test_x: @pytest.mark.repro takes keyword arguments only*"),
+        ("framework='jax'", "*test_inner.py::test_x: @pytest.mark.repro framework='jax'*"),
+    ],
+)
+def test_bad_marker_is_a_usage_error_naming_the_test(inner, expect_usage_error, marker, message):
+    inner.write(MARKED_TEST.format(marker=marker))
+    expect_usage_error(inner.run(), message)
+
+
+def test_marker_backends_skips_other_backends_with_reason(inner):
+    inner.write(MARKED_TEST.format(marker="backends=['ascend']"))
+    result = inner.run("--strict-markers", "-rs", "--repro-backend=cpu")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*test_inner.py::test_x runs only on ascend (marker repro(backends=...))*"])
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_marker_backends_keeps_listed_backend(inner):
+    inner.write(MARKED_TEST.format(marker="backends=['cpu']"))
+    inner.regen("--repro-backend=cpu,ascend")
+    result = inner.run("--repro-backend=cpu,ascend", "-rs", "-v")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*test_x?cpu? PASSED*", "*runs only on cpu (marker repro(backends=...))*"])
+
+
+def test_marker_is_registered_for_strict_markers(inner):
+    result = inner.run("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.repro(atol=, rtol=, max_linf=, cosine=, bitwise=, backends=*"])
