@@ -106,3 +106,12 @@ def usage_error(result: pytest.RunResult, *patterns: str) -> None:
 @pytest.fixture
 def expect_usage_error():
     return usage_error
+
+
+with contextlib.suppress(ImportError):
+    from hypothesis import HealthCheck, settings
+
+    # Drawing arrays is slow on a loaded machine (2 CI cores; the first draw on a cold GPU host took
+    # 2.2 s): don't fail a property on generation speed. Examples stay bounded by max_examples.
+    settings.register_profile("repro", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile("repro")
