@@ -18,6 +18,7 @@ from . import settings as st
 
 SETTINGS_KEY = pytest.StashKey[st.Settings]()
 SEEDS_KEY = pytest.StashKey[list]()
+MARKER_KEY = pytest.StashKey[dict]()
 MARKER_DOC = (
     "repro(atol=, rtol=, max_linf=, cosine=, bitwise=, backends=[...], framework='torch'): "
     "tolerances and backends for this test's golden checks"
@@ -56,64 +57,67 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("repro_backend_tolerances", "lines of 'BACKEND: key=value ...'", type="linelist", default=[])
 
 
+def _dest(name: str) -> str:
+    return "repro_" + name.replace("-", "_")
+
+
+def _ini(config: pytest.Config, name: str, kind: Any) -> Any:
+    """The ini value of ``repro_<name>`` parsed with the option's own type, or ``None`` if unset."""
+    raw = config.getini(_dest(name))
+    if raw == "" or raw is None:
+        return None
+    try:
+        return kind(str(raw))
+    except Exception as exc:
+        raise pytest.UsageError(f"{_dest(name)} = {raw!r} in {config.inipath}: {exc}") from None
+
+
 def _resolve(config: pytest.Config) -> st.Settings:
     """Command line > ini > default, each ini value validated with the option's own type."""
 
     def value(name: str, kind: Any, default: Any) -> Any:
-        dest = "repro_" + name.replace("-", "_")
-        cli = config.getoption(dest)
-        if cli is not None:
-            return cli
-        raw = config.getini(dest)
-        if raw == "" or raw is None:
-            return default
-        try:
-            return kind(str(raw))
-        except Exception as exc:
-            raise pytest.UsageError(f"{dest} = {raw!r} in {config.inipath}: {exc}") from None
+        for found in (config.getoption(_dest(name)), _ini(config, name, kind)):
+            if found is not None:
+                return found
+        return default
 
-    def tolerance(name: str) -> dict[str, Any]:
-        dest = "repro_" + name.replace("-", "_")
-        return {} if config.getoption(dest) is None else {name.replace("-", "_"): config.getoption(dest)}
-
-    base = st.Tolerance()
-    for name in ("atol", "rtol", "cosine", "max-linf"):  # ini level; command line applied later
-        raw = config.getini("repro_" + name.replace("-", "_"))
-        if raw:
-            base = base.merged(**{name.replace("-", "_"): _ini_float(config, name, raw)})
+    tolerances = [name for name, *_ in _VALUED if name.replace("-", "_") in st.TOLERANCE_KEYS]
+    ini_tol = {n.replace("-", "_"): v for n in tolerances if (v := _ini(config, n, st.non_negative_float)) is not None}
+    cli_tol = {n.replace("-", "_"): v for n in tolerances if (v := config.getoption(_dest(n))) is not None}
     try:
-        per_backend = st.backend_tolerances(config.getini("repro_backend_tolerances"),
-                                            f"repro_backend_tolerances in {config.inipath}")
+        ini_per_backend = st.backend_tolerances(config.getini("repro_backend_tolerances"),
+                                                f"repro_backend_tolerances in {config.inipath}")
         cli_per_backend = st.backend_tolerances(config.getoption("repro_backend_tolerances"),
                                                 "--repro-backend-tolerance")
-        per_backend.update(cli_per_backend)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
-    cli: dict[str, Any] = {}
-    for name in ("atol", "rtol", "cosine", "max-linf"):
-        cli.update(tolerance(name))
-    golden_dir = value("golden-dir", str, "golden")
+    backends = value("backend", st.backend_list, ("cpu",))
+    _check_registered(backends)
     return st.Settings(
-        backends=value("backend", st.backend_list, ("cpu",)),
+        backends=backends,
         seed=value("seed", st.seed_value, 0),
         deterministic=value("deterministic", st.bool_text, True),
-        golden_dir=str(Path(config.rootpath, golden_dir)),
+        golden_dir=str(Path(config.rootpath, value("golden-dir", str, "golden"))),
         regen=bool(config.getoption("repro_regen")),
         report=value("report", str, None),
         array_limit=value("array-limit", st.positive_int, st.DEFAULT_ARRAY_LIMIT),
-        base_tolerance=base,
-        per_backend=per_backend,
-        cli_tolerance=cli,
+        base_tolerance=st.Tolerance().merged(**ini_tol),
+        per_backend=ini_per_backend,
+        cli_tolerance=cli_tol,
         cli_backend_tolerances=cli_per_backend,
     )
 
 
-def _ini_float(config: pytest.Config, name: str, raw: str) -> float:
-    dest = "repro_" + name.replace("-", "_")
-    try:
-        return st.non_negative_float(raw)
-    except Exception as exc:
-        raise pytest.UsageError(f"{dest} = {raw!r} in {config.inipath}: {exc}") from None
+def _check_registered(names: tuple[str, ...]) -> None:
+    """A framework-pinned name (``mindspore-gpu``) must be a registered backend, entry points included."""
+    from .backends import registry  # stdlib only: reads entry points, imports no backend
+
+    known = registry()
+    unknown = [name for name in names if "-" in name and name not in known]
+    if unknown:
+        raise pytest.UsageError(
+            f"--repro-backend: no backend registered as {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -132,35 +136,49 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return header_lines(config.stash[SETTINGS_KEY])
 
 
-def _marker_kwargs(item: pytest.Item) -> dict[str, Any]:
+def _read_marker(item: pytest.Item) -> dict[str, Any]:
+    """The item's ``repro`` marker kwargs (closest marker wins), validated, tolerances converted."""
     kwargs: dict[str, Any] = {}
-    for mark in reversed(list(item.iter_markers("repro"))):  # closest marker wins
+    for mark in reversed(list(item.iter_markers("repro"))):
         if mark.args:
             raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.repro takes keyword arguments only")
         kwargs.update(mark.kwargs)
+    where = f"{item.nodeid}: @pytest.mark.repro"
+    unknown = set(kwargs) - set(MARKER_KEYS)
+    if unknown:
+        raise pytest.UsageError(
+            f"{item.nodeid}: unknown @pytest.mark.repro argument(s) {sorted(unknown)}; known: {', '.join(MARKER_KEYS)}"
+        )
+    try:
+        kwargs.update(st.check_tolerance_kwargs({k: v for k, v in kwargs.items() if k in st.TOLERANCE_KEYS}, where))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    from .backends import registry  # stdlib only
+
+    known = registry()
+    frameworks = sorted({key.split("-", 1)[0] for key in known})
+    if kwargs.get("framework", "torch") not in frameworks:
+        raise pytest.UsageError(f"{where} framework={kwargs['framework']!r}; choose from {', '.join(frameworks)}")
+    allowed = kwargs.get("backends")
+    if isinstance(allowed, str):
+        allowed = kwargs["backends"] = [allowed]
+    devices = {key.split("-", 1)[1] for key in known}
+    for name in allowed or ():
+        if name not in devices and name not in known:
+            raise pytest.UsageError(f"{where} backends=[{name!r}] names no backend; known: {', '.join(sorted(devices))}")
     return kwargs
+
+
+def _marker(item: pytest.Item) -> dict[str, Any]:
+    if MARKER_KEY not in item.stash:
+        item.stash[MARKER_KEY] = _read_marker(item)
+    return item.stash[MARKER_KEY]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Validate every marker before anything runs: a typo must not pass silently.
     for item in items:
-        kwargs = _marker_kwargs(item)
-        unknown = set(kwargs) - set(MARKER_KEYS)
-        if unknown:
-            raise pytest.UsageError(
-                f"{item.nodeid}: unknown @pytest.mark.repro argument(s) {sorted(unknown)}; "
-                f"known: {', '.join(MARKER_KEYS)}"
-            )
-        tolerance = {k: v for k, v in kwargs.items() if k in st.TOLERANCE_KEYS}
-        try:
-            st.check_tolerance_kwargs(tolerance, f"{item.nodeid}: @pytest.mark.repro")
-        except ValueError as exc:
-            raise pytest.UsageError(str(exc)) from None
-        if kwargs.get("framework", "torch") not in st.FRAMEWORKS:
-            raise pytest.UsageError(
-                f"{item.nodeid}: @pytest.mark.repro framework={kwargs['framework']!r}; "
-                f"choose from {', '.join(st.FRAMEWORKS)}"
-            )
+        _marker(item)
 
 
 @pytest.hookimpl(trylast=True)  # last, so the backend id is the last part of the test id
@@ -200,7 +218,7 @@ def repro_backend(request: pytest.FixtureRequest, repro_settings: st.Settings) -
     from .selection import select_backend
 
     name = getattr(request, "param", repro_settings.backends[0])
-    backend = select_backend(name, _marker_kwargs(request.node), request.node.nodeid)
+    backend = select_backend(name, _marker(request.node), request.node.nodeid)
     backend.setup()
     backend.seed_all(repro_settings.seed)
     request.node.stash[SEEDS_KEY] = []
@@ -250,7 +268,7 @@ def repro_golden(request: pytest.FixtureRequest, repro_backend: Any, repro_setti
         nodeid=node.nodeid,
         backend=repro_backend,
         settings=repro_settings,
-        marker_tolerance={k: v for k, v in _marker_kwargs(node).items() if k in st.TOLERANCE_KEYS},
+        marker_tolerance={k: v for k, v in _marker(node).items() if k in st.TOLERANCE_KEYS},
         seeds=node.stash.setdefault(SEEDS_KEY, []),
         record=lambda rec: node.user_properties.append(("repro", rec)),
     )

@@ -23,10 +23,8 @@ def select_backend(name: str, marker: dict[str, Any], nodeid: str) -> Backend:
             backend = backends.load(key)
         except KeyError as exc:
             pytest.skip(f"{exc.args[0]} (this test runs on {framework})")
-    allowed = marker.get("backends")
+    allowed = marker.get("backends")  # validated by the plugin: a list of names
     if allowed is not None:
-        if isinstance(allowed, str):
-            allowed = [allowed]
         if backend.device_kind not in allowed and backend.key not in allowed:
             pytest.skip(f"{nodeid} runs only on {', '.join(allowed)} (marker repro(backends=...))")
     reason = backend.unavailable_reason()

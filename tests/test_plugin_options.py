@@ -147,6 +147,8 @@ BAD_OPTIONS = [
     ("--repro-backend-tolerance=cpu: atol=-1", "*--repro-backend-tolerance (cpu): atol must be a non-negative*"),
     ("--repro-backend-tolerance=cpu: atl=1", "*--repro-backend-tolerance (cpu): unknown tolerance 'atl'*"),
     ("--repro-backend-tolerance=cpu: atol", "*--repro-backend-tolerance: expected key=value*"),
+    ("--repro-backend-tolerance=cpu: atol=none", "*--repro-backend-tolerance (cpu): atol can't be None*"),
+    ("--repro-backend=jax-cpu", "*--repro-backend: no backend registered as jax-cpu; known: *torch-cpu*"),
 ]
 
 
@@ -228,11 +230,52 @@ def test_marker_beats_cli_beats_ini(inner, ini, args, marker, outcome):
         ("bitwise='no'", "*test_inner.py::test_x: @pytest.mark.repro: bitwise must be True or False*"),
         ("0.1", "*test_inner.py::test_x: @pytest.mark.repro takes keyword arguments only*"),
         ("framework='jax'", "*test_inner.py::test_x: @pytest.mark.repro framework='jax'*"),
+        ("atol=None", "*test_inner.py::test_x: @pytest.mark.repro: atol can't be None*"),
+        ("backends=['cdua']", "*test_inner.py::test_x: @pytest.mark.repro backends=?'cdua'? names no backend*"),
     ],
 )
 def test_bad_marker_is_a_usage_error_naming_the_test(inner, expect_usage_error, marker, message):
     inner.write(MARKED_TEST.format(marker=marker))
     expect_usage_error(inner.run(), message)
+
+
+def test_marker_tolerance_given_as_text_is_converted(inner):
+    inner.write(MARKED_TEST.format(marker="atol='0.1', bitwise=False"))
+    inner.regen()
+    inner.run(delta=0.05).assert_outcomes(passed=1)
+    inner.run(delta=0.5).assert_outcomes(failed=1)
+
+
+THIRD_PARTY_CONFTEST = """
+import pytest
+from pytest_repro import backends
+from pytest_repro.backends.torch_cpu import TorchCPU
+
+class TorchXPU(TorchCPU):
+    device_kind = "xpu"
+
+    @property
+    def device(self):
+        return "cpu"
+
+_patch = pytest.MonkeyPatch()
+
+def pytest_configure(config):
+    # What an entry point in the pytest_repro.backends group adds, without installing a package.
+    _patch.setitem(backends.BUILTIN, "torch-xpu", "conftest:TorchXPU")
+
+def pytest_unconfigure(config):
+    _patch.undo()
+"""
+
+
+def test_a_registered_third_party_backend_is_selectable(inner):
+    inner.pytester.makeconftest(THIRD_PARTY_CONFTEST)
+    inner.write(MARKED_TEST.format(marker="bitwise=False"))
+    inner.regen()
+    result = inner.run("--repro-backend=torch-xpu", delta=0.005)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["test_inner.py::test_x  output  torch-xpu  torch-cpu  5.00e-03  1.00e-02  PASS"])
 
 
 def test_marker_backends_skips_other_backends_with_reason(inner):

@@ -34,13 +34,13 @@ def test_seed_value_accepts_every_strategy_seed(seed):
     assert st.seed_value(str(seed)) == seed
 
 
-@pytest.mark.parametrize("text", ["0", "42", str(2**63 - 1)])
+@pytest.mark.parametrize("text", ["0", "42", str(2**32 - 1)])
 def test_seed_value_accepts(text):
     assert st.seed_value(text) == int(text)
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("-1", r"\[0, 2\*\*63\)"), (str(2**63), r"\[0, 2\*\*63\)"), ("1.5", "integer seed"), ("seed", "integer seed"),
+    ("-1", r"\[0, 2\*\*32\)"), (str(2**32), r"\[0, 2\*\*32\)"), ("1.5", "integer seed"), ("seed", "integer seed"),
 ])
 def test_seed_value_rejects(text, message):
     with pytest.raises(argparse.ArgumentTypeError, match=message):
@@ -89,7 +89,7 @@ def test_backend_list_rejects_empty(text):
         st.backend_list(text)
 
 
-@pytest.mark.parametrize("text", ["gpu", "cpu,gpu", "CPU", "jax-cpu"])
+@pytest.mark.parametrize("text", ["gpu", "cpu,gpu", "CPU", "Jax-CPU", "a-b-c!"])
 def test_backend_list_rejects_unknown_naming_it(text):
     bad = [name for name in text.split(",") if name not in ("cpu",)][0]
     with pytest.raises(argparse.ArgumentTypeError, match=f"unknown backend '{bad}'.*mindspore-cpu"):
@@ -169,6 +169,35 @@ def test_tolerance_for_precedence():
     # The device name applies to every framework on it; the framework-device key only to its own.
     assert settings.tolerance_for("mindspore-cuda", {}) == Tolerance(atol=0.1, rtol=0.1, max_linf=0.3, cosine=0.3)
     assert settings.tolerance_for("torch-cpu", {}) == Tolerance(max_linf=0.3, cosine=0.3)
+
+
+def test_command_line_per_backend_beats_command_line_general_and_ini():
+    settings = Settings(
+        per_backend={"cuda": {"atol": 0.1, "cosine": 0.1}},
+        cli_tolerance={"atol": 0.2},
+        cli_backend_tolerances={"cuda": {"atol": 0.3}},
+    )
+    assert settings.tolerance_for("torch-cuda", {}) == Tolerance(atol=0.3, cosine=0.1)
+    assert settings.tolerance_for("torch-cpu", {}) == Tolerance(atol=0.2)
+
+
+@pytest.mark.parametrize("marker", [{"max_linf": None}, {"max_linf": 0.5}])
+def test_command_line_max_linf_is_a_ceiling_no_marker_can_raise(marker):
+    settings = Settings(cli_tolerance={"max_linf": 0.01})
+    assert settings.tolerance_for("torch-cpu", marker).max_linf == 0.01
+    assert settings.tolerance_for("torch-cpu", {"max_linf": 0.001}).max_linf == 0.001  # tighter is fine
+
+
+def test_backend_tolerance_lines_for_one_backend_merge():
+    table = st.backend_tolerances(["cuda: atol=0.1", "cuda: cosine=1e-4"], "ini")
+    assert table == {"cuda": {"atol": 0.1, "cosine": 1e-4}}
+
+
+@pytest.mark.parametrize("key", ["atol", "rtol"])
+def test_only_optional_limits_can_be_none(key):
+    with pytest.raises(ValueError, match=f"{key} can't be None"):
+        st.check_tolerance_kwargs({key: None}, "here")
+    assert st.check_tolerance_kwargs({"max_linf": None, "cosine": None}, "here") == {"max_linf": None, "cosine": None}
 
 
 def test_tolerance_for_defaults_and_base():

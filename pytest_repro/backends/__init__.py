@@ -7,6 +7,7 @@ its own module. A third party adds one through the ``pytest_repro.backends`` ent
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 
@@ -25,11 +26,14 @@ AUTO_ORDER = ("cuda", "ascend", "cpu")
 ENTRY_POINT_GROUP = "pytest_repro.backends"
 
 
+@functools.cache
+def _entry_points() -> tuple[tuple[str, str], ...]:
+    return tuple((ep.name, ep.value) for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+
 def registry() -> dict[str, str]:
-    table = dict(BUILTIN)
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        table[ep.name] = ep.value
-    return table
+    """Backend key -> ``module:Class``: the built-ins, then the entry-point group's (read once)."""
+    return {**BUILTIN, **dict(_entry_points())}
 
 
 def load(key: str) -> Backend:
