@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,17 +11,31 @@ import numpy as np
 from .backends.base import Backend
 from .checksum import sample_indices, summarize
 from .compare import Verdict, compare
-from .convert import to_array
+from .convert import UnsupportedOutput, to_array
 from .golden import GoldenError, GoldenFile, golden_path, locked, safe_name, save_arrays
-from .settings import SAMPLE_SIZE, Settings, check_tolerance_kwargs
+from .settings import DEVICE_NAMES, SAMPLE_SIZE, Settings, Tolerance, check_tolerance_kwargs
 
 
 class ReproCheckFailed(AssertionError):
     """Raised by ``check()`` when an output drifted, is missing its golden, or is malformed."""
 
 
-def fingerprint_diff(golden: dict[str, Any], now: dict[str, Any]) -> dict[str, list[Any]]:
-    return {k: [golden.get(k), now.get(k)] for k in sorted(set(golden) | set(now)) if golden.get(k) != now.get(k)}
+def dict_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[Any]]:
+    """``{key: [old, new]}`` for every key whose value differs (environment fingerprints)."""
+    return {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
+
+
+@dataclass
+class Observed:
+    """One ``check()`` call: what the test produced and under which limits."""
+
+    name: str
+    array: np.ndarray
+    dtype: str
+    summary: dict[str, Any]
+    fingerprint: dict[str, Any]
+    tol: Tolerance
+    record: dict[str, Any]  # the JSON result, filled in as the check goes
 
 
 class GoldenChecker:
@@ -49,6 +64,12 @@ class GoldenChecker:
         self._names.add(name)
         return name
 
+    def _regen_command(self) -> str:
+        # The device name selects the test's own framework; a third-party device needs the full key.
+        kind = self.backend.device_kind
+        backend = kind if kind in DEVICE_NAMES else self.backend.key
+        return f"pytest --repro-regen --repro-backend={backend} '{self.test_id}'"
+
     def check(self, output: Any, name: str | None = None, **tolerance: Any) -> Verdict | None:
         """Compare ``output`` with the golden for this test and backend, within tolerance.
 
@@ -60,22 +81,40 @@ class GoldenChecker:
         name = self._name(name)
         overrides = {**self.marker_tolerance, **check_tolerance_kwargs(tolerance, f"{self.nodeid}: check()")}
         tol = self.settings.tolerance_for(self.backend.key, overrides)
-        array, dtype = to_array(output)
+        try:
+            array, dtype = to_array(output)
+        except UnsupportedOutput as exc:
+            raise ReproCheckFailed(f"{self.nodeid} [{name}]: {exc}") from None
         summary = summarize(array, dtype)
-        fingerprint = self.backend.fingerprint()
-        key = self.backend.key
         record: dict[str, Any] = {
-            "test": self.test_id, "nodeid": self.nodeid, "check": name, "named": named, "backend": key,
-            "golden_backend": None, "golden_file": str(self.path), "status": "error",
-            "tolerance": tol.as_dict(), "seed": list(self.seeds) or [self.settings.seed],
-            "summary": summary, "fingerprint": fingerprint,
+            "test": self.test_id, "nodeid": self.nodeid, "check": name, "named": named,
+            "backend": self.backend.key, "golden_backend": None, "golden_file": str(self.path),
+            "status": "error", "tolerance": tol.as_dict(), "seed": list(self.seeds) or [self.settings.seed],
+            "summary": summary, "fingerprint": self.backend.fingerprint(),
         }
+        seen = Observed(name, array, dtype, summary, record["fingerprint"], tol, record)
         try:
             if self.settings.report:
                 record["array_file"] = self._keep_for_report(name, array)
-            return self._check(name, array, dtype, summary, fingerprint, tol, record)
+            if self.settings.regen:
+                self._regen(seen)
+                return None
+            return self._compare(seen)
         finally:
             self._record(record)
+
+    def _fail(self, seen: Observed, message: str, status: str = "error") -> ReproCheckFailed:
+        seen.record.update(status=status)
+        seen.record.setdefault("reasons", [message])
+        return ReproCheckFailed(message)
+
+    def _load(self, seen: Observed) -> tuple[GoldenFile, dict[str, Any] | None]:
+        __tracebackhide__ = True
+        try:
+            golden = GoldenFile.load(self.path, self.test_id)
+            return golden, golden.entry(seen.name, self.backend.key)
+        except GoldenError as exc:
+            raise self._fail(seen, str(exc)) from None
 
     def _kept(self, array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The whole array if it is small enough, else an evenly strided sample and its indices."""
@@ -92,64 +131,61 @@ class GoldenChecker:
         save_arrays(path, *self._kept(array), compress=False)
         return f"{folder.name}/{path.name}"
 
-    def _check(self, name, array, dtype, summary, fingerprint, tol, record) -> Verdict | None:
+    def _regen(self, seen: Observed) -> None:
         __tracebackhide__ = True
+        if not seen.summary["finite"]:
+            raise self._fail(seen, f"{self.nodeid} [{seen.name}]: refusing to record an output with NaN or Inf "
+                                   f"values as the golden on {self.backend.key}")
+        _, entry = self._load(seen)
         key = self.backend.key
-        try:
-            golden = GoldenFile.load(self.path, self.test_id)
-            entry = golden.entry(name, key)
-        except GoldenError as exc:
-            record["reasons"] = [str(exc)]
-            raise ReproCheckFailed(str(exc)) from None
-        if self.settings.regen:
-            if entry is not None and entry["summary"].get("hash") == summary["hash"]:
-                record.update(status="unchanged", golden_backend=key)
-                return None
-            self._write(name, array, summary, fingerprint, record, rewrite=entry is not None)
+        if entry is not None and entry["summary"]["hash"] == seen.summary["hash"]:
+            seen.record.update(status="unchanged", golden_backend=key)
             return None
-        golden_key = key
-        if entry is None:
-            # Documented fallback: a device with no entry of its own is compared with its framework's
-            # CPU entry, under the tolerance configured for this backend.
-            cpu_key = f"{self.backend.framework}-cpu"
-            entry = golden.entry(name, cpu_key) if cpu_key != key else None
-            golden_key = cpu_key
-        if entry is None:
-            record.update(status="missing")
-            known = golden.backends(name)
-            where = f"; it has entries for {', '.join(known)}" if known else ""
-            msg = (
-                f"no golden for {self.test_id} [{name}] on backend {key} in {self.path}{where}.\n"
-                f"Record it with: pytest --repro-regen --repro-backend={self.backend.device_kind} "
-                f"'{self.nodeid}'"
-            )
-            record["reasons"] = [msg]
-            raise ReproCheckFailed(msg)
-        loaded = golden.load_array(entry) if summary["size"] else None
-        stored, index = (loaded if loaded is not None else (None, None))
-        if stored is not None and index is None and stored.size != array.size:
-            stored = None  # shape changed: compare() reports it from the summary
-        same_env = golden_key == key and entry.get("fingerprint") == fingerprint
-        verdict = compare(array, dtype, entry["summary"], stored, index, tol, same_env, summary["hash"])
-        diff = fingerprint_diff(entry.get("fingerprint", {}), fingerprint)
-        record.update(
-            status="pass" if verdict.passed else "fail", golden_backend=golden_key,
-            fingerprint_diff=diff, **verdict.as_dict(),
-        )
-        if not verdict.passed:
-            raise ReproCheckFailed(self._message(name, golden_key, entry, verdict, diff))
-        return verdict
-
-    def _write(self, name, array, summary, fingerprint, record, rewrite: bool) -> None:
-        # Too big to keep whole: an evenly strided sample is kept, and L_inf is taken over it.
-        values, index = self._kept(array)
-        entry = {"summary": summary, "seed": record["seed"], "fingerprint": fingerprint,
-                 "kept": "full" if index is None else f"sample of {index.size}"}
+        values, index = self._kept(seen.array)
+        new_entry = {"summary": seen.summary, "seed": seen.record["seed"], "fingerprint": seen.fingerprint,
+                     "kept": "full" if index is None else f"sample of {index.size}"}
         with locked(self.path):
             golden = GoldenFile.load(self.path, self.test_id)  # re-read: another backend may have written
-            written = golden.set_entry(name, self.backend.key, entry, values, index)
-        record.update(status="rewritten" if rewrite else "written", golden_backend=self.backend.key,
-                      written=[str(p) for p in written])
+            written = golden.set_entry(seen.name, key, new_entry, values, index)
+        seen.record.update(status="written" if entry is None else "rewritten", golden_backend=key,
+                           written=[str(p) for p in written])
+        return None
+
+    def _compare(self, seen: Observed) -> Verdict:
+        __tracebackhide__ = True
+        golden, entry = self._load(seen)
+        key = golden_key = self.backend.key
+        if entry is None and key != f"{self.backend.framework}-cpu":
+            # Documented fallback: a device with no entry of its own is compared with its framework's
+            # CPU entry, under the tolerance configured for this backend.
+            golden_key = f"{self.backend.framework}-cpu"
+            try:
+                entry = golden.entry(seen.name, golden_key)
+            except GoldenError as exc:
+                raise self._fail(seen, str(exc)) from None
+        if entry is None:
+            known = golden.backends(seen.name)
+            where = f"; it has entries for {', '.join(known)}" if known else ""
+            raise self._fail(seen, (
+                f"no golden for {self.test_id} [{seen.name}] on backend {key} in {self.path}{where}.\n"
+                f"Record it with: {self._regen_command()}"
+            ), status="missing")
+        try:
+            loaded = golden.load_array(entry) if seen.summary["size"] else None
+        except GoldenError as exc:
+            raise self._fail(seen, str(exc)) from None
+        stored, index = loaded if loaded is not None else (None, None)
+        if stored is not None and index is None and stored.size != seen.array.size:
+            stored = None  # shape changed: compare() reports it from the summary
+        same_env = golden_key == key and entry.get("fingerprint") == seen.fingerprint
+        verdict = compare(seen.array, seen.dtype, entry["summary"], stored, index, seen.tol, same_env,
+                          seen.summary["hash"])
+        diff = dict_diff(entry.get("fingerprint", {}), seen.fingerprint)
+        seen.record.update(golden_backend=golden_key, fingerprint_diff=diff, **verdict.as_dict())
+        if not verdict.passed:
+            raise self._fail(seen, self._message(seen.name, golden_key, entry, verdict, diff), status="fail")
+        seen.record["status"] = "pass"
+        return verdict
 
     def _message(self, name: str, golden_key: str, entry: dict[str, Any], v: Verdict,
                  diff: dict[str, list[Any]]) -> str:
@@ -173,8 +209,5 @@ class GoldenChecker:
         if diff:
             lines.append("  environment differs from the golden's: " + ", ".join(
                 f"{k}: {old!r} -> {new!r}" for k, (old, new) in diff.items()))
-        lines.append(
-            f"  to accept this output: pytest --repro-regen --repro-backend={self.backend.device_kind} "
-            f"'{self.nodeid}'"
-        )
+        lines.append(f"  to accept this output: {self._regen_command()}")
         return "\n".join(lines)

@@ -31,10 +31,9 @@ def _framework_tensor(obj: Any) -> tuple[np.ndarray, str] | None:
         return tensor.numpy(), dtype
     mindspore = sys.modules.get("mindspore")
     if mindspore is not None and isinstance(obj, mindspore.Tensor):
-        dtype = str(obj.dtype).lower()
-        if "bfloat16" in dtype:
-            obj = obj.astype(mindspore.float32)
-        return obj.asnumpy(), ("bfloat16" if "bfloat16" in dtype else str(obj.asnumpy().dtype))
+        bf16 = "bfloat16" in str(obj.dtype).lower()
+        array = (obj.astype(mindspore.float32) if bf16 else obj).asnumpy()  # one device-to-host copy
+        return array, ("bfloat16" if bf16 else str(array.dtype))
     return None
 
 

@@ -14,23 +14,33 @@ from typing import Any
 
 import numpy as np
 
+from .checker import dict_diff
 from .compare import metrics
 from .golden import GoldenError, load_arrays
 from .report.json_report import load_report
+from .settings import DEFAULT_ATOL
 
 
 def pair(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> tuple[list[tuple[dict, dict]], list, list]:
-    pairs, left_a = [], []
-    by_id = {(r["test"], r["check"], r["backend"]): r for r in b}
-    by_test = {(r["test"], r["check"]): r for r in b}
+    pairs: list[tuple[dict, dict]] = []
     used: set[int] = set()
-    for rec in a:
-        other = by_id.get((rec["test"], rec["check"], rec["backend"])) or by_test.get((rec["test"], rec["check"]))
-        if other is not None and id(other) not in used:
-            pairs.append((rec, other))
-            used.add(id(other))
-        else:
-            left_a.append(rec)
+    left_a = list(a)
+    # Exact matches first (same backend), then the same test and check on another backend.
+    for key in (lambda r: (r["test"], r["check"], r["backend"]), lambda r: (r["test"], r["check"])):
+        index: dict[Any, list[dict]] = {}
+        for r in b:
+            if id(r) not in used:
+                index.setdefault(key(r), []).append(r)
+        still = []
+        for rec in left_a:
+            candidates = index.get(key(rec))
+            if candidates:
+                other = candidates.pop(0)
+                used.add(id(other))
+                pairs.append((rec, other))
+            else:
+                still.append(rec)
+        left_a = still
     rest_b = [r for r in b if id(r) not in used]
     names_b: dict[str, list[dict]] = {}
     for r in rest_b:
@@ -91,7 +101,7 @@ def compare_reports(path_a: Path, path_b: Path, atol: float | None, out: Any = s
             drift = _drift(Path(path_a), a, Path(path_b), b)
         except GoldenError as exc:
             drift = {"error": str(exc)}
-        limit = atol if atol is not None else a.get("tolerance", {}).get("atol", 1e-2)
+        limit = atol if atol is not None else a.get("tolerance", {}).get("atol", DEFAULT_ATOL)
         label = f"{a['test'].split('::')[-1]}[{a['check']}]"[:48]
         if "error" in drift:
             failed += 1
@@ -109,8 +119,7 @@ def compare_reports(path_a: Path, path_b: Path, atol: float | None, out: Any = s
         for rec in rest:
             print(f"only in {label}: {rec['test']} [{rec['check']}] on {rec['backend']}", file=out)
     env_a, env_b = report_a.get("environment", {}), report_b.get("environment", {})
-    changed = [f"{k}: {env_a.get(k)} -> {env_b.get(k)}" for k in sorted(set(env_a) | set(env_b))
-               if env_a.get(k) != env_b.get(k)]
+    changed = [f"{k}: {old} -> {new}" for k, (old, new) in dict_diff(env_a, env_b).items()]
     if changed:
         print("environment A -> B: " + "; ".join(changed), file=out)
     print(f"{len(pairs)} pairs: {len(pairs) - failed} within limit, {failed} beyond", file=out)

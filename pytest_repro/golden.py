@@ -24,7 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from .checksum import sha256
+
 FORMAT = 1
+SUMMARY_KEYS = ("shape", "dtype", "size", "hash")  # what a comparison can't do without
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\-\[\]=+,@]")
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 MAX_NAME = 100
@@ -35,11 +38,15 @@ class GoldenError(Exception):
 
 
 def safe_name(text: str) -> str:
-    """A file name valid on Linux, macOS and Windows; a hash suffix keeps altered names unique."""
+    """A file name valid on Linux, macOS and Windows; a hash suffix keeps altered names unique.
+
+    Names with capitals get the suffix too: macOS and Windows file systems ignore case, so
+    ``test[A]`` and ``test[a]`` would otherwise share one file there.
+    """
     name = _UNSAFE.sub("_", text).rstrip(". ")
     if name.split(".")[0].lower() in _WINDOWS_RESERVED:
         name = "_" + name
-    if name != text or len(name) > MAX_NAME:
+    if name != text or len(name) > MAX_NAME or name != name.lower():
         digest = hashlib.sha1(text.encode()).hexdigest()[:8]
         name = f"{name[: MAX_NAME - 9]}-{digest}"
     return name or "_"
@@ -56,6 +63,10 @@ def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file 0600; a golden or report must be readable like any file the user writes.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -147,8 +158,15 @@ class GoldenFile:
     def entry(self, check: str, backend: str) -> dict[str, Any] | None:
         table = self.data["checks"].get(check, {})
         entry = table.get(backend) if isinstance(table, dict) else table
-        if entry is not None and not (isinstance(entry, dict) and isinstance(entry.get("summary"), dict)):
-            raise GoldenError(f"{self.path}: entry {check!r}/{backend!r} has no summary; restore or regenerate it")
+        if entry is None:
+            return None
+        summary = entry.get("summary") if isinstance(entry, dict) else None
+        missing = [k for k in SUMMARY_KEYS if not isinstance(summary, dict) or k not in summary]
+        if missing:
+            raise GoldenError(
+                f"{self.path}: entry {check!r}/{backend!r} lacks {', '.join(missing)} in its summary; restore it "
+                "from version control, or run pytest --repro-regen"
+            )
         return entry
 
     def backends(self, check: str) -> list[str]:
@@ -162,10 +180,19 @@ class GoldenFile:
         name = entry.get("array")
         if not name:
             return None
+        path = self.path.with_name(name)
         try:
-            return load_arrays(self.path.with_name(name))
+            values, index = load_arrays(path)
         except GoldenError as exc:
             raise GoldenError(f"{exc} Restore it from version control, or run pytest --repro-regen.") from None
+        # The JSON is written after its array: a run killed in between leaves a new array under the old
+        # entry. The entry's hash of the values catches that instead of comparing with an unreviewed array.
+        if "array_hash" in entry and sha256(values) != entry["array_hash"]:
+            raise GoldenError(
+                f"{path}: does not match its entry in {self.path.name} (an interrupted --repro-regen?); restore "
+                "both from version control, or run pytest --repro-regen"
+            )
+        return values, index
 
     def set_entry(self, check: str, backend: str, entry: dict[str, Any], values: np.ndarray | None,
                   index: np.ndarray | None) -> list[Path]:
@@ -175,6 +202,7 @@ class GoldenFile:
             array_path = self.array_path(check, backend)
             save_arrays(array_path, values, index)
             entry["array"] = array_path.name
+            entry["array_hash"] = sha256(values)
             written.append(array_path)
         self.data["format"] = FORMAT
         self.data["checks"].setdefault(check, {})[backend] = entry

@@ -19,6 +19,7 @@ from . import settings as st
 SETTINGS_KEY = pytest.StashKey[st.Settings]()
 SEEDS_KEY = pytest.StashKey[list]()
 MARKER_KEY = pytest.StashKey[dict]()
+FAILING = ("fail", "missing", "error")  # check statuses that make the run exit non-zero
 MARKER_DOC = (
     "repro(atol=, rtol=, max_linf=, cosine=, bitwise=, backends=[...], framework='torch'): "
     "tolerances and backends for this test's golden checks"
@@ -165,20 +166,31 @@ def _read_marker(item: pytest.Item) -> dict[str, Any]:
     devices = {key.split("-", 1)[1] for key in known}
     for name in allowed or ():
         if name not in devices and name not in known:
-            raise pytest.UsageError(f"{where} backends=[{name!r}] names no backend; known: {', '.join(sorted(devices))}")
+            known_names = ", ".join(sorted(devices))
+            raise pytest.UsageError(f"{where} backends=[{name!r}] names no backend; known: {known_names}")
     return kwargs
 
 
 def _marker(item: pytest.Item) -> dict[str, Any]:
     if MARKER_KEY not in item.stash:
-        item.stash[MARKER_KEY] = _read_marker(item)
+        try:
+            item.stash[MARKER_KEY] = _read_marker(item)
+        except pytest.UsageError as exc:
+            pytest.fail(str(exc), pytrace=False)  # only on xdist workers: see below
     return item.stash[MARKER_KEY]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Validate every marker before anything runs: a typo must not pass silently.
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Validate every marker before anything runs: a typo must not pass silently. An xdist worker
+    # can't stop the session with a usage error (the controller reports a crash): there the test
+    # fails at setup with the same message.
+    worker = hasattr(config, "workerinput")
     for item in items:
-        _marker(item)
+        try:
+            item.stash[MARKER_KEY] = _read_marker(item)
+        except pytest.UsageError:
+            if not worker:
+                raise
 
 
 @pytest.hookimpl(trylast=True)  # last, so the backend id is the last part of the test id
@@ -219,7 +231,9 @@ def repro_backend(request: pytest.FixtureRequest, repro_settings: st.Settings) -
 
     name = getattr(request, "param", repro_settings.backends[0])
     backend = select_backend(name, _marker(request.node), request.node.nodeid)
-    backend.setup()
+    reason = backend.setup()
+    if reason is not None:
+        pytest.skip(reason)
     backend.seed_all(repro_settings.seed)
     request.node.stash[SEEDS_KEY] = []
     with backend.deterministic(repro_settings.deterministic):
@@ -289,6 +303,9 @@ class ReproLedger:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):  # an xdist worker: the controller writes the report
             return
+        # A failed check fails the run even when the test caught the ReproCheckFailed it raised.
+        if session.exitstatus == pytest.ExitCode.OK and any(r["status"] in FAILING for r in self.results):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         settings = self.config.stash[SETTINGS_KEY]
         if settings.report:
             from .report.json_report import write_report

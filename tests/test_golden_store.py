@@ -20,9 +20,15 @@ SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-[]=
 # ---- names ----
 
 
-@pytest.mark.parametrize("text", ["test_a", "test_b[1-cpu]", "TestX.test_y[a=1,b=2]"])
+@pytest.mark.parametrize("text", ["test_a", "test_b[1-cpu]", "testx.test_y[a=1,b=2]"])
 def test_safe_name_keeps_safe_ids(text):
     assert safe_name(text) == text
+
+
+def test_safe_name_keeps_ids_differing_in_case_apart_on_case_insensitive_file_systems():
+    upper, lower = safe_name("test[A]"), safe_name("test[a]")
+    assert upper.lower() != lower.lower()
+    assert upper.startswith("test[A]-") and lower == "test[a]"
 
 
 @pytest.mark.parametrize("text", [
@@ -53,7 +59,8 @@ def test_safe_name_caps_long_ids_and_keeps_them_distinct():
 
 
 def test_golden_path_layout(tmp_path):
-    assert golden_path(tmp_path, "tests/test_x.py::TestA::test_b[1]") == tmp_path / "tests/test_x/TestA.test_b[1].json"
+    assert golden_path(tmp_path, "tests/test_x.py::test_b[1]") == tmp_path / "tests/test_x/test_b[1].json"
+    assert golden_path(tmp_path, "tests/test_x.py::TestA::test_b").name.startswith("TestA.test_b-")
     assert golden_path(tmp_path, "test_top.py::test_c") == tmp_path / "test_top/test_c.json"
     # ".." in a node id must not climb out of the golden folder
     path = golden_path(tmp_path, "../../outside.py::test_d")
@@ -171,16 +178,22 @@ def test_malformed_entry_is_a_golden_error(tmp_path, entry):
 
 # ---- entries and arrays ----
 
+SUMMARY = {"shape": [1], "dtype": "float32", "size": 1, "hash": "sha256:0"}
+
+
+def summary(**extra):
+    return {**SUMMARY, **extra}
+
 
 def test_set_entry_keeps_other_backends(tmp_path):
     path = tmp_path / "t.json"
-    GoldenFile.load(path, "t.py::test").set_entry("output", "torch-cpu", {"summary": {"a": 1}}, None, None)
-    GoldenFile.load(path, "t.py::test").set_entry("output", "torch-cuda", {"summary": {"a": 2}}, None, None)
-    GoldenFile.load(path, "t.py::test").set_entry("other", "torch-cpu", {"summary": {"a": 3}}, None, None)
+    GoldenFile.load(path, "t.py::test").set_entry("output", "torch-cpu", {"summary": summary(a=1)}, None, None)
+    GoldenFile.load(path, "t.py::test").set_entry("output", "torch-cuda", {"summary": summary(a=2)}, None, None)
+    GoldenFile.load(path, "t.py::test").set_entry("other", "torch-cpu", {"summary": summary(a=3)}, None, None)
     golden = GoldenFile.load(path, "t.py::test")
     assert golden.backends("output") == ["torch-cpu", "torch-cuda"]
-    assert golden.entry("output", "torch-cpu")["summary"] == {"a": 1}
-    assert golden.entry("other", "torch-cpu")["summary"] == {"a": 3}
+    assert golden.entry("output", "torch-cpu")["summary"]["a"] == 1
+    assert golden.entry("other", "torch-cpu")["summary"]["a"] == 3
     assert json.loads(path.read_text())["format"] == FORMAT
 
 
@@ -188,7 +201,7 @@ def test_set_entry_keeps_other_backends(tmp_path):
 def test_arrays_round_trip(tmp_path, dtype):
     golden = GoldenFile.load(tmp_path / "t.json", "t.py::test")
     values = (np.arange(24).reshape(2, 3, 4) % 7).astype(dtype)
-    written = golden.set_entry("out[1]", "torch-cpu", {"summary": {}}, values, None)
+    written = golden.set_entry("out[1]", "torch-cpu", {"summary": summary()}, values, None)
     entry = GoldenFile.load(tmp_path / "t.json", "t.py::test").entry("out[1]", "torch-cpu")
     assert [p.name for p in written] == [entry["array"], "t.json"]
     with np.load(tmp_path / entry["array"], allow_pickle=False) as npz:
@@ -200,7 +213,7 @@ def test_arrays_round_trip(tmp_path, dtype):
 def test_sample_round_trip(tmp_path):
     golden = GoldenFile(tmp_path / "t.json", "t.py::test")
     values, index = np.linspace(0, 1, 5, dtype=np.float32), np.array([0, 9, 19, 29, 39])
-    golden.set_entry("output", "torch-cpu", {"summary": {}}, values, index)
+    golden.set_entry("output", "torch-cpu", {"summary": summary()}, values, index)
     loaded, loaded_index = golden.load_array(golden.entry("output", "torch-cpu"))
     assert np.array_equal(loaded, values) and np.array_equal(loaded_index, index)
 
@@ -214,10 +227,37 @@ def corrupt(data: bytes) -> list[bytes]:
 @pytest.mark.parametrize("case", range(4))
 def test_corrupt_npz_is_a_golden_error(tmp_path, case):
     golden = GoldenFile(tmp_path / "t.json", "t.py::test")
-    (array_path,) = golden.set_entry("output", "torch-cpu", {"summary": {}}, np.arange(1000.0), None)[:1]
+    (array_path,) = golden.set_entry("output", "torch-cpu", {"summary": summary()}, np.arange(1000.0), None)[:1]
     array_path.write_bytes(corrupt(array_path.read_bytes())[case])
     with pytest.raises(GoldenError, match=f"^{re.escape(str(array_path))}: unreadable.*--repro-regen"):
         golden.load_array(golden.entry("output", "torch-cpu"))
+
+
+def test_array_written_without_its_entry_is_a_golden_error(tmp_path):
+    # A regen killed between writing the array and the JSON leaves a new array under the old entry.
+    golden = GoldenFile(tmp_path / "t.json", "t.py::test")
+    (array_path,) = golden.set_entry("output", "torch-cpu", {"summary": summary()}, np.arange(10.0), None)[:1]
+    g.save_arrays(array_path, np.arange(10.0) + 1, None)
+    with pytest.raises(GoldenError, match="does not match its entry in t.json"):
+        golden.load_array(golden.entry("output", "torch-cpu"))
+
+
+@pytest.mark.parametrize("entry", [{"summary": {"shape": [1]}}, {"fingerprint": {}}])
+def test_entry_without_summary_fields_is_a_golden_error(tmp_path, entry):
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"format": 1, "checks": {"output": {"torch-cpu": entry}}}))
+    with pytest.raises(GoldenError, match=r"t\.json: entry 'output'/'torch-cpu' lacks .*hash"):
+        GoldenFile.load(path, "t.py::test").entry("output", "torch-cpu")
+
+
+def test_written_files_are_readable_by_others(tmp_path):
+    path = tmp_path / "t.json"
+    old = os.umask(0o022)
+    try:
+        atomic_write(path, b"x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644  # as open() would make it, not mkstemp's 0600
 
 
 def test_missing_npz_is_a_golden_error(tmp_path):

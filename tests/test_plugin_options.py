@@ -297,3 +297,10 @@ def test_marker_backends_keeps_listed_backend(inner):
 def test_marker_is_registered_for_strict_markers(inner):
     result = inner.run("--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.repro(atol=, rtol=, max_linf=, cosine=, bitwise=, backends=*"])
+
+
+def test_bad_marker_under_xdist_fails_the_test_with_the_message(inner):
+    inner.write(MARKED_TEST.format(marker="atl=0.1"))
+    result = inner.run("-n", "2", subprocess=True)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*test_inner.py::test_x: unknown @pytest.mark.repro argument(s) ?'atl'?*"])

@@ -43,6 +43,22 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def cann_version() -> str | None:
+    """CANN has no public version API; the toolkit writes ``Version=`` into version.info."""
+    home = os.environ.get("ASCEND_HOME_PATH") or os.environ.get("ASCEND_TOOLKIT_HOME")
+    candidates = [os.path.join(home, "compiler", "version.info")] if home else []
+    candidates.append("/usr/local/Ascend/ascend-toolkit/latest/compiler/version.info")
+    for path in candidates:
+        try:
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    if line.startswith("Version="):
+                        return line.split("=", 1)[1].strip()
+        except OSError:
+            continue
+    return None
+
+
 class Backend:
     """One framework on one device kind. Subclasses fill in the framework-specific parts."""
 
@@ -62,8 +78,9 @@ class Backend:
         """``None`` when usable here, else a sentence saying what was looked for and what to install."""
         raise NotImplementedError
 
-    def setup(self) -> None:
-        """Make this device current (MindSpore's set_device); called before each test that uses it."""
+    def setup(self) -> str | None:
+        """Make this device current (MindSpore's set_device) before a test; a reason string if it can't."""
+        return None
 
     def seed_all(self, seed: int) -> None:
         """Seed the framework's global RNGs (only called once the backend is in use)."""
@@ -92,9 +109,6 @@ class Backend:
             "numpy": dist_version("numpy"),
             "diffusers": dist_version("diffusers"),
         }
-
-    def describe(self) -> str:
-        return self.key
 
 
 @contextlib.contextmanager

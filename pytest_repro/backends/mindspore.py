@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from .base import Backend, cpu_name, dist_version, has_module
-from .torch_npu import cann_version
+from .base import Backend, cann_version, cpu_name, dist_version, has_module
 
 # mindone releases whose pipelines use mindspore.mint ops without CPU kernels ("The kernel Arange
 # unregistered", "Unsupported op [Conv2DExt]"): on CPU they fail deep inside MindSpore.
@@ -67,16 +65,21 @@ class MindSporeBackend(Backend):
             )
         return None
 
-    def setup(self) -> None:
+    def setup(self) -> str | None:
         import mindspore
 
         current = getattr(mindspore, "get_current_device", None)
         try:
             if current is not None and getattr(current(), "device_target", None) == self.ms_device:
-                return
+                return None
             mindspore.set_device(self.ms_device)
-        except RuntimeError as exc:  # the device was fixed earlier in this process
-            warnings.warn(f"pytest-repro: mindspore.set_device({self.ms_device!r}) failed: {exc}", stacklevel=2)
+        except RuntimeError as exc:
+            # MindSpore fixes the device once per process: running on another one would record this
+            # backend's golden from the wrong device.
+            fixed = getattr(current(), "device_target", "another device") if current is not None else "another device"
+            return (f"backend {self.key}: this process already runs MindSpore on {fixed} "
+                    f"(mindspore.set_device({self.ms_device!r}): {exc}); run {self.key} in its own pytest run")
+        return None
 
     def seed_all(self, seed: int) -> None:
         import mindspore

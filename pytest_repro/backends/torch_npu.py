@@ -7,27 +7,10 @@ without Ascend's CANN libraries, importing it makes ``import torch`` itself fail
 from __future__ import annotations
 
 import contextlib
-import os
 from typing import Any
 
 from ._torch import TorchBackend
-from .base import dist_version, env_var, has_module
-
-
-def cann_version() -> str | None:
-    """CANN has no public version API; the toolkit writes ``Version=`` into version.info."""
-    home = os.environ.get("ASCEND_HOME_PATH") or os.environ.get("ASCEND_TOOLKIT_HOME")
-    candidates = [os.path.join(home, "compiler", "version.info")] if home else []
-    candidates.append("/usr/local/Ascend/ascend-toolkit/latest/compiler/version.info")
-    for path in candidates:
-        try:
-            with open(path, encoding="utf-8") as f:
-                for line in f:
-                    if line.startswith("Version="):
-                        return line.split("=", 1)[1].strip()
-        except OSError:
-            continue
-    return None
+from .base import cann_version, dist_version, env_var, has_module
 
 
 class TorchNPU(TorchBackend):

@@ -32,9 +32,12 @@ def _fmt(value: Any) -> str:
 
 
 def limit_of(record: dict[str, Any]) -> float | None:
+    """The L_inf limit the check was held to: the comparison's own first row, else atol (or the ceiling)."""
+    linf_rows = [row["limit"] for row in record.get("limits", []) if row["metric"].startswith("L_inf")]
+    if linf_rows:
+        return min(linf_rows)
     tol = record.get("tolerance", {})
-    ceiling = tol.get("max_linf")
-    atol = tol.get("atol")
+    ceiling, atol = tol.get("max_linf"), tol.get("atol")
     return min(atol, ceiling) if ceiling is not None and atol is not None else atol
 
 
@@ -73,7 +76,7 @@ def write_summary(tr: Any, settings: Settings, results: list[dict[str, Any]]) ->
         tr.write_sep("-", "repro goldens written (--repro-regen)")
         for rec in written:
             where = f"{rec['test']} [{rec['check']}] on {rec['backend']}"
-            tr.write_line(f"{rec['status']}: {where} -> {rec['golden_file']}")
+            tr.write_line(f"{rec['status']}: {where} -> {', '.join(rec.get('written', [rec['golden_file']]))}")
     counts = ", ".join(f"{n} {status}" for status, n in sorted(totals(results).items()))
     tr.write_line(f"repro: {len(results)} checks: {counts}")
     if settings.report:
