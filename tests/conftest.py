@@ -53,6 +53,20 @@ def test_x(repro_generator, repro_golden):
 """
 
 
+# The same test under a repro marker: "{marker}" is filled with the marker's keyword arguments.
+MARKED_TEST = """
+import os
+import pytest
+import torch
+
+@pytest.mark.repro({marker})
+def test_x(repro_generator, repro_golden):
+    out = torch.randn(100, 100, generator=repro_generator())
+    out[0, 0] += float(os.environ.get("REPRO_DELTA", "0"))
+    repro_golden.check(out)
+"""
+
+
 class Inner:
     """One pytester project: write inner tests, run them, look at their goldens."""
 
@@ -67,6 +81,10 @@ class Inner:
 
     def write(self, source: str = DELTA_TEST, name: str = "test_inner") -> Path:
         return self.pytester.makepyfile(**{name: source})
+
+    def write_marked(self, marker: str = "") -> Path:
+        """The delta test under ``@pytest.mark.repro(<marker>)``; bitwise is gated unless the marker says not."""
+        return self.write(MARKED_TEST.format(marker=marker))
 
     def ini(self, *lines: str) -> Path:
         return self.pytester.makeini("\n".join(["[pytest]", *lines]) + "\n")

@@ -30,7 +30,7 @@ def test_suite_runs_the_bundled_suite_against_the_checkouts_goldens(tmp_path):
     assert " FAIL" not in done.stdout and " MISSING" not in done.stdout
     results = json.loads(report.read_text())["results"]
     assert {rec["status"] for rec in results} == {"pass"}
-    assert "pytest_repro/suite/test_pipelines.py::test_ddim_two_steps" in {rec["test"] for rec in results}
+    assert "pytest_repro/suite/test_pipelines.py::test_pipeline[ddim]" in {rec["test"] for rec in results}
     assert {Path(rec["golden_file"]).parent for rec in results} == {
         CHECKOUT / "golden" / "pytest_repro" / "suite" / "test_pipelines"
     }

@@ -6,18 +6,6 @@ import importlib.metadata
 
 import pytest
 
-MARKED_TEST = """
-import os
-import pytest
-import torch
-
-@pytest.mark.repro({marker})
-def test_x(repro_generator, repro_golden):
-    out = torch.randn(100, 100, generator=repro_generator())
-    out[0, 0] += float(os.environ.get("REPRO_DELTA", "0"))
-    repro_golden.check(out)
-"""
-
 DETERMINISM_TEST = """
 import torch
 
@@ -196,7 +184,7 @@ def test_regen_is_not_an_ini_setting(inner):
      ("max_linf=0.001, bitwise=False", 0.005, "failed"), ("cosine=None, atol=1, bitwise=False", 0.5, "passed")],
 )
 def test_marker_loosens_and_tightens(inner, marker, delta, outcome):
-    inner.write(MARKED_TEST.format(marker=marker))
+    inner.write_marked(marker)
     inner.regen()
     inner.run("--strict-markers", delta=delta).assert_outcomes(**{outcome: 1})
 
@@ -216,7 +204,7 @@ PRECEDENCE = [
 @pytest.mark.parametrize(("ini", "args", "marker", "outcome"), PRECEDENCE)
 def test_marker_beats_cli_beats_ini(inner, ini, args, marker, outcome):
     marker = ", ".join(filter(None, [marker, "bitwise=False"]))
-    inner.write(MARKED_TEST.format(marker=marker))
+    inner.write_marked(marker)
     inner.regen()
     inner.ini(*ini)
     inner.run(*args, delta=0.05).assert_outcomes(**{outcome: 1})
@@ -235,12 +223,12 @@ def test_marker_beats_cli_beats_ini(inner, ini, args, marker, outcome):
     ],
 )
 def test_bad_marker_is_a_usage_error_naming_the_test(inner, expect_usage_error, marker, message):
-    inner.write(MARKED_TEST.format(marker=marker))
+    inner.write_marked(marker)
     expect_usage_error(inner.run(), message)
 
 
 def test_marker_tolerance_given_as_text_is_converted(inner):
-    inner.write(MARKED_TEST.format(marker="atol='0.1', bitwise=False"))
+    inner.write_marked("atol='0.1', bitwise=False")
     inner.regen()
     inner.run(delta=0.05).assert_outcomes(passed=1)
     inner.run(delta=0.5).assert_outcomes(failed=1)
@@ -271,7 +259,7 @@ def pytest_unconfigure(config):
 
 def test_a_registered_third_party_backend_is_selectable(inner):
     inner.pytester.makeconftest(THIRD_PARTY_CONFTEST)
-    inner.write(MARKED_TEST.format(marker="bitwise=False"))
+    inner.write_marked("bitwise=False")
     inner.regen()
     result = inner.run("--repro-backend=torch-xpu", delta=0.005)
     result.assert_outcomes(passed=1)
@@ -279,7 +267,7 @@ def test_a_registered_third_party_backend_is_selectable(inner):
 
 
 def test_marker_backends_skips_other_backends_with_reason(inner):
-    inner.write(MARKED_TEST.format(marker="backends=['ascend']"))
+    inner.write_marked("backends=['ascend']")
     result = inner.run("--strict-markers", "-rs", "--repro-backend=cpu")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*test_inner.py::test_x runs only on ascend (marker repro(backends=...))*"])
@@ -287,7 +275,7 @@ def test_marker_backends_skips_other_backends_with_reason(inner):
 
 
 def test_marker_backends_keeps_listed_backend(inner):
-    inner.write(MARKED_TEST.format(marker="backends=['cpu']"))
+    inner.write_marked("backends=['cpu']")
     inner.regen("--repro-backend=cpu,ascend")
     result = inner.run("--repro-backend=cpu,ascend", "-rs", "-v")
     result.assert_outcomes(passed=1, skipped=1)
@@ -300,7 +288,7 @@ def test_marker_is_registered_for_strict_markers(inner):
 
 
 def test_bad_marker_under_xdist_fails_the_test_with_the_message(inner):
-    inner.write(MARKED_TEST.format(marker="atl=0.1"))
+    inner.write_marked("atl=0.1")
     result = inner.run("-n", "2", subprocess=True)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*test_inner.py::test_x: unknown @pytest.mark.repro argument(s) ?'atl'?*"])

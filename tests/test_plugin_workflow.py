@@ -7,19 +7,6 @@ import json
 
 import pytest
 
-# A plain check: bitwise equality is required when the environment is the golden's own.
-PLAIN_TEST = """
-import os
-import pytest
-import torch
-
-@pytest.mark.repro({marker})
-def test_x(repro_generator, repro_golden):
-    out = torch.randn(100, 100, generator=repro_generator())
-    out[0, 0] += float(os.environ.get("REPRO_DELTA", "0"))
-    repro_golden.check(out)
-"""
-
 # A backend registered under torch-cuda that runs on this CPU: fallback without a GPU.
 FAKE_CUDA_CONFTEST = """
 import pytest
@@ -100,13 +87,13 @@ def test_changed_output_fails_with_a_metrics_table(inner):
 
 
 def test_bitwise_change_in_an_identical_environment_fails_unless_marked(inner):
-    inner.write(PLAIN_TEST.format(marker=""))
+    inner.write_marked("")
     inner.regen()
     inner.run().assert_outcomes(passed=1)
     result = inner.run(delta=0.005)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*bitwise change under an identical environment fingerprint*"])
-    inner.write(PLAIN_TEST.format(marker="bitwise=False"))
+    inner.write_marked("bitwise=False")
     inner.run(delta=0.005).assert_outcomes(passed=1)
 
 
@@ -217,7 +204,7 @@ def test_exit_code_is_nonzero_when_a_check_fails(inner, args, delta, limit):
 
 def test_device_without_its_own_entry_falls_back_to_the_cpu_entry(inner):
     inner.pytester.makeconftest(FAKE_CUDA_CONFTEST)
-    inner.write(PLAIN_TEST.format(marker=""))
+    inner.write_marked("")
     inner.regen("--repro-backend=cpu")
     result = inner.run("--repro-backend=cuda", delta=0.005)  # not bitwise-gated: another backend
     result.assert_outcomes(passed=1)

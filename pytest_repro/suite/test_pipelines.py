@@ -21,21 +21,18 @@ def load(pipeline_cls, scheduler_cls, device):
     return pipe
 
 
-def test_ddim_two_steps(repro_backend, repro_generator, repro_golden):
-    pipe = load(diffusers.DDIMPipeline, diffusers.DDIMScheduler, repro_backend.device)
-    image = pipe(num_inference_steps=2, output_type="np", generator=repro_generator(0)).images
-    repro_golden.check(image)
-
-
-def test_ddpm_two_steps(repro_backend, repro_generator, repro_golden):
-    pipe = load(diffusers.DDPMPipeline, diffusers.DDPMScheduler, repro_backend.device)
-    image = pipe(num_inference_steps=2, output_type="np", generator=repro_generator(0)).images
-    repro_golden.check(image)
-
-
-def test_pndm_four_steps(repro_backend, repro_generator, repro_golden):
-    pipe = load(diffusers.PNDMPipeline, diffusers.PNDMScheduler, repro_backend.device)
-    image = pipe(num_inference_steps=4, output_type="np", generator=repro_generator(0)).images
+@pytest.mark.parametrize(
+    ("pipeline", "scheduler", "steps"),
+    [
+        ("DDIMPipeline", "DDIMScheduler", 2),
+        ("DDPMPipeline", "DDPMScheduler", 2),
+        ("PNDMPipeline", "PNDMScheduler", 4),  # PNDM's Runge-Kutta warm-up needs 4 steps
+    ],
+    ids=["ddim", "ddpm", "pndm"],
+)
+def test_pipeline(repro_backend, repro_generator, repro_golden, pipeline, scheduler, steps):
+    pipe = load(getattr(diffusers, pipeline), getattr(diffusers, scheduler), repro_backend.device)
+    image = pipe(num_inference_steps=steps, output_type="np", generator=repro_generator(0)).images
     repro_golden.check(image)
 
 
