@@ -46,15 +46,22 @@ def metrics(actual: np.ndarray, expected: np.ndarray) -> dict[str, float]:
 
 
 def _metrics(a: np.ndarray, e: np.ndarray, diff: np.ndarray) -> dict[str, float]:
-    norm_a, norm_e = float(np.linalg.norm(a)), float(np.linalg.norm(e))
-    if norm_a == 0 and norm_e == 0:
+    norm_e = float(np.linalg.norm(e))
+    scale_a = float(np.abs(a).max(initial=0.0))
+    scale_e = float(np.abs(e).max(initial=0.0))
+    if scale_a == 0 and scale_e == 0:
         cosine = 0.0
-    elif norm_a == 0 or norm_e == 0:
+    elif scale_a == 0 or scale_e == 0:
         cosine = 1.0
     else:
         # 1 - cos as half the squared distance of the unit vectors: exactly 0 for equal arrays (the
         # textbook 1 - a.e/|a||e| leaves ~2e-16) and accurate for the tiny distances that matter here.
-        cosine = 0.5 * float(np.sum((a / norm_a - e / norm_e) ** 2))
+        # Dividing by the largest value first keeps the norms clear of underflow and overflow.
+        unit_a = a / scale_a
+        unit_e = e / scale_e
+        unit_a /= np.linalg.norm(unit_a)
+        unit_e /= np.linalg.norm(unit_e)
+        cosine = 0.5 * float(np.sum((unit_a - unit_e) ** 2))
     l2 = float(np.linalg.norm(diff))
     return {
         "linf": float(diff.max()) if diff.size else 0.0,

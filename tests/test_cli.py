@@ -37,7 +37,7 @@ def test_suite_runs_the_bundled_suite_against_the_checkouts_goldens(tmp_path):
 
 
 def test_suite_passes_its_exit_code_through(tmp_path):
-    done = cli("suite", "-q", "-k", "ddim_two_steps", "--repro-seed=1", "--repro-golden-dir", str(tmp_path))
+    done = cli("suite", "-q", "-k", "ddim_batch_of_two", "--repro-seed=1", "--repro-golden-dir", str(tmp_path))
     assert done.returncode == pytest.ExitCode.TESTS_FAILED, done.stdout + done.stderr
     assert "MISSING" in done.stdout  # an empty golden dir: nothing recorded there
     assert not any(tmp_path.iterdir())
