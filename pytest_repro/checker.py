@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ class GoldenChecker:
         # The device name selects the test's own framework; a third-party device needs the full key.
         kind = self.backend.device_kind
         backend = kind if kind in DEVICE_NAMES else self.backend.key
-        return f"pytest --repro-regen --repro-backend={backend} '{self.test_id}'"
+        return f"pytest --repro-regen --repro-backend={backend} {shlex.quote(self.test_id)}"
 
     def check(self, output: Any, name: str | None = None, **tolerance: Any) -> Verdict | None:
         """Compare ``output`` with the golden for this test and backend, within tolerance.
@@ -136,9 +137,9 @@ class GoldenChecker:
         if not seen.summary["finite"]:
             raise self._fail(seen, f"{self.nodeid} [{seen.name}]: refusing to record an output with NaN or Inf "
                                    f"values as the golden on {self.backend.key}")
-        _, entry = self._load(seen)
+        golden, entry = self._load(seen)
         key = self.backend.key
-        if entry is not None and entry["summary"]["hash"] == seen.summary["hash"]:
+        if entry is not None and entry["summary"]["hash"] == seen.summary["hash"] and self._array_intact(golden, entry):
             seen.record.update(status="unchanged", golden_backend=key)
             return None
         values, index = self._kept(seen.array)
@@ -150,6 +151,15 @@ class GoldenChecker:
         seen.record.update(status="written" if entry is None else "rewritten", golden_backend=key,
                            written=[str(p) for p in written])
         return None
+
+    @staticmethod
+    def _array_intact(golden: GoldenFile, entry: dict[str, Any]) -> bool:
+        """A missing or mismatched .npz beside an unchanged entry must be rewritten by --repro-regen."""
+        try:
+            golden.load_array(entry)
+        except GoldenError:
+            return False
+        return True
 
     def _compare(self, seen: Observed) -> Verdict:
         __tracebackhide__ = True
@@ -183,12 +193,13 @@ class GoldenChecker:
         diff = dict_diff(entry.get("fingerprint", {}), seen.fingerprint)
         seen.record.update(golden_backend=golden_key, fingerprint_diff=diff, **verdict.as_dict())
         if not verdict.passed:
-            raise self._fail(seen, self._message(seen.name, golden_key, entry, verdict, diff), status="fail")
+            message = self._message(seen.name, golden_key, entry, verdict, diff, seen.record["seed"])
+            raise self._fail(seen, message, status="fail")
         seen.record["status"] = "pass"
         return verdict
 
     def _message(self, name: str, golden_key: str, entry: dict[str, Any], v: Verdict,
-                 diff: dict[str, list[Any]]) -> str:
+                 diff: dict[str, list[Any]], seeds: list[int]) -> str:
         key = self.backend.key
         vs = "" if golden_key == key else f" (no {key} entry: compared with {golden_key})"
         lines = [f"{self.test_id} [{name}] on {key} drifted from its golden{vs} in {self.path}"]
@@ -199,13 +210,17 @@ class GoldenChecker:
                 shown = "-" if limit is None else f"{limit:.3g}"
                 lines.append(f"  {metric:<26}{value:>12.3g}{shown:>12}  {'ok' if ok else 'FAIL'}")
         for metric in ("mean_abs", "rel_l2"):
-            if metric in v.metrics:
-                lines.append(f"  {metric:<26}{v.metrics[metric]:>12.3g}")
+            extra = v.metrics.get(metric)
+            if extra is not None:
+                lines.append(f"  {metric:<26}{extra:>12.3g}")
         if "abs_sum" in v.metrics:
             lines.append(f"  abs-sum {v.metrics['abs_sum']:.7g} (golden {entry['summary'].get('abs_sum')})")
         if v.worst:
-            lines.append("  worst: " + "; ".join(
+            lines.append("  worst (index: output vs golden): " + "; ".join(
                 f"{tuple(w['index'])} {w['actual']:.6g} vs {w['expected']:.6g}" for w in v.worst))
+        if entry.get("seed") is not None and entry.get("seed") != seeds:
+            lines.append(f"  seeds differ: the golden drew {entry['seed']}, this run drew {seeds} "
+                         "(another seed is another image, not a drift)")
         if diff:
             lines.append("  environment differs from the golden's: " + ", ".join(
                 f"{k}: {old!r} -> {new!r}" for k, (old, new) in diff.items()))

@@ -18,7 +18,7 @@ from .checker import dict_diff
 from .compare import metrics
 from .golden import GoldenError, load_arrays
 from .report.json_report import load_report
-from .settings import DEFAULT_ATOL
+from .settings import DEFAULT_ATOL, DEFAULT_COSINE
 
 
 def pair(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> tuple[list[tuple[dict, dict]], list, list]:
@@ -61,10 +61,16 @@ def pair(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> tuple[list[tuple[d
 
 def _values(report: Path, rec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None] | None:
     name = rec.get("array_file")
-    return load_arrays(report.parent / name) if name else None
+    if not name:
+        return None
+    try:
+        return load_arrays(report.parent / name)
+    except GoldenError as exc:
+        raise GoldenError(f"{exc} Copy the {Path(name).parent}/ folder along with {report.name}.") from None
 
 
 def _drift(report_a: Path, a: dict, report_b: Path, b: dict) -> dict[str, Any]:
+    """Metrics of A's output against B's (B is the reference, like a golden)."""
     sa, sb = a.get("summary", {}), b.get("summary", {})
     if sa.get("shape") != sb.get("shape"):
         return {"error": f"shape {sa.get('shape')} vs {sb.get('shape')}"}
@@ -82,7 +88,13 @@ def _drift(report_a: Path, a: dict, report_b: Path, b: dict) -> dict[str, Any]:
     return out
 
 
-def compare_reports(path_a: Path, path_b: Path, atol: float | None, out: Any = sys.stdout) -> int:
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2e}"
+
+
+def compare_reports(path_a: Path, path_b: Path, atol: float | None, cosine: float | None = None,
+                    out: Any = sys.stdout) -> int:
+    """Print one row per paired check; limits default to each A check's own atol and cosine."""
     try:
         report_a, report_b = load_report(path_a), load_report(path_b)
     except ValueError as exc:
@@ -93,7 +105,9 @@ def compare_reports(path_a: Path, path_b: Path, atol: float | None, out: Any = s
         print(f"pytest-repro compare: no check of {path_a} matches one of {path_b}", file=sys.stderr)
         return 2
     failed = 0
-    head = f"{'check':<48} {'A':<16} {'B':<16} {'L_inf':>9} {'rel_l2':>9} {'cosine':>9} {'limit':>8}  status"
+    print(f"A = {path_a}, B = {path_b} (the reference: rel_l2 is relative to B)", file=out)
+    head = (f"{'test [check]':<60} {'A':<16} {'B':<16} {'L_inf':>9} {'limit':>9} {'rel_l2':>9} {'cosine':>9} "
+            f"{'limit':>9}  status")
     print(head, file=out)
     print("-" * len(head), file=out)
     for a, b in pairs:
@@ -101,23 +115,27 @@ def compare_reports(path_a: Path, path_b: Path, atol: float | None, out: Any = s
             drift = _drift(Path(path_a), a, Path(path_b), b)
         except GoldenError as exc:
             drift = {"error": str(exc)}
-        limit = atol if atol is not None else a.get("tolerance", {}).get("atol", DEFAULT_ATOL)
-        label = f"{a['test'].split('::')[-1]}[{a['check']}]"[:48]
+        tol = a.get("tolerance", {})
+        linf_limit = atol if atol is not None else tol.get("atol", DEFAULT_ATOL)
+        cos_limit = cosine if cosine is not None else tol.get("cosine", DEFAULT_COSINE)
+        label = f"{a['test']} [{a['check']}]"
+        label = label if len(label) <= 60 else "..." + label[-57:]  # the end names the test
         if "error" in drift:
             failed += 1
-            print(f"{label:<48} {a['backend']:<16} {b['backend']:<16} FAIL: {drift['error']}", file=out)
+            print(f"{label:<60} {a['backend']:<16} {b['backend']:<16} FAIL: {drift['error']}", file=out)
             continue
-        ok = drift["linf"] <= limit
+        ok = drift["linf"] <= linf_limit and (cos_limit is None or drift["cosine"] is None
+                                               or drift["cosine"] <= cos_limit)
         failed += not ok
         print(
-            f"{label:<48} {a['backend']:<16} {b['backend']:<16} {drift['linf']:>9.2e} {drift['rel_l2']:>9.2e} "
-            f"{drift['cosine']:>9.2e} {limit:>8.1e}  {'PASS' if ok else 'FAIL'}"
+            f"{label:<60} {a['backend']:<16} {b['backend']:<16} {drift['linf']:>9.2e} {linf_limit:>9.2e} "
+            f"{_fmt(drift['rel_l2']):>9} {_fmt(drift['cosine']):>9} {_fmt(cos_limit):>9}  {'PASS' if ok else 'FAIL'}"
             + (" (sampled)" if drift["coverage"] == "sample" else ""),
             file=out,
         )
-    for label, rest in (("A", only_a), ("B", only_b)):
+    for side, rest in (("A", only_a), ("B", only_b)):
         for rec in rest:
-            print(f"only in {label}: {rec['test']} [{rec['check']}] on {rec['backend']}", file=out)
+            print(f"only in {side}: {rec['test']} [{rec['check']}] on {rec['backend']}", file=out)
     env_a, env_b = report_a.get("environment", {}), report_b.get("environment", {})
     changed = [f"{k}: {old} -> {new}" for k, (old, new) in dict_diff(env_a, env_b).items()]
     if changed:

@@ -173,10 +173,13 @@ def _read_marker(item: pytest.Item) -> dict[str, Any]:
 
 def _marker(item: pytest.Item) -> dict[str, Any]:
     if MARKER_KEY not in item.stash:
+        error = None
         try:
             item.stash[MARKER_KEY] = _read_marker(item)
         except pytest.UsageError as exc:
-            pytest.fail(str(exc), pytrace=False)  # only on xdist workers: see below
+            error = str(exc)
+        if error is not None:  # only on xdist workers (see below); outside the except: one message, not two
+            pytest.fail(error, pytrace=False)
     return item.stash[MARKER_KEY]
 
 
@@ -195,9 +198,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(trylast=True)  # last, so the backend id is the last part of the test id
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    backends = metafunc.config.stash[SETTINGS_KEY].backends
-    if "repro_backend" in metafunc.fixturenames and len(backends) > 1:
-        metafunc.parametrize("repro_backend", backends, indirect=True, ids=list(backends))
+    if "repro_backend" not in metafunc.fixturenames:
+        return
+    from .backends import key_for  # stdlib only
+
+    # Names that select the same backend for this test's framework run once (cpu,torch-cpu).
+    # The raw marker: a bad one is reported as a usage error once collection is done.
+    marks = [m.kwargs.get("framework") for m in metafunc.definition.iter_markers("repro")]
+    framework = next((f for f in marks if f is not None), "torch")
+    by_key: dict[str, str] = {}
+    for name in metafunc.config.stash[SETTINGS_KEY].backends:
+        key = None if name == "auto" else key_for(name, framework)  # auto resolves only when the test runs
+        by_key.setdefault(key or name, name)
+    backends = list(by_key.values())
+    if len(backends) > 1:
+        metafunc.parametrize("repro_backend", backends, indirect=True, ids=backends)
 
 
 def _golden_id(request: pytest.FixtureRequest) -> str:
@@ -258,13 +273,17 @@ def repro_generator(request: pytest.FixtureRequest, repro_backend: Any, repro_se
 
     def make(seed: int | None = None, batch: int | None = None) -> Any:
         base = repro_settings.seed if seed is None else seed
+        count = 1 if batch is None else batch
         if not isinstance(base, int) or isinstance(base, bool) or base < 0:
             raise ValueError(f"{request.node.nodeid}: repro_generator seed must be a non-negative int, got {seed!r}")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ValueError(f"{request.node.nodeid}: repro_generator batch must be a positive int, got {batch!r}")
+        if base + count > 2**32:  # the range every framework takes (mindspore.set_seed is 32-bit)
+            last = base + count - 1
+            raise ValueError(f"{request.node.nodeid}: repro_generator seeds must stay below 2**32, got {base}..{last}")
         if batch is None:
             seeds.append(base)
             return repro_backend.generator(base)
-        if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-            raise ValueError(f"{request.node.nodeid}: repro_generator batch must be a positive int, got {batch!r}")
         seeds.extend(range(base, base + batch))
         return [repro_backend.generator(base + i) for i in range(batch)]
 

@@ -141,8 +141,11 @@ def backend_tolerances(lines: list[str], where: str) -> dict[str, dict[str, Any]
             continue
         name, sep, rest = line.partition(":")
         name = name.strip()
-        if not sep or (name not in DEVICE_NAMES and not _PINNED.fullmatch(name)):
+        if not sep:
             raise ValueError(f"{where}: expected 'BACKEND: key=value ...', got {line!r}")
+        if name not in DEVICE_NAMES and not _PINNED.fullmatch(name):
+            known = ", ".join((*DEVICE_NAMES, *ALIASES))
+            raise ValueError(f"{where}: unknown backend {name!r} in {line!r}; choose from {known}")
         values: dict[str, Any] = {}
         for pair in rest.split():
             key, eq, value = pair.partition("=")

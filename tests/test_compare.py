@@ -66,20 +66,29 @@ def test_metric_definitions(a, e):
     d = a - e
     assert m["linf"] == pytest.approx(np.max(np.abs(d)))
     assert m["mean_abs"] == pytest.approx(np.mean(np.abs(d)))
-    na, ne = np.linalg.norm(a), np.linalg.norm(e)
-    assert m["rel_l2"] == pytest.approx(np.linalg.norm(d) / ne if ne else np.linalg.norm(d))
+    na, ne = np.any(a), np.any(e)  # not the norms: those underflow for values like 1e-200
+    if ne:
+        if np.linalg.norm(e) > 1e-150:  # the textbook formula holds where its norms don't underflow
+            assert m["rel_l2"] == pytest.approx(np.linalg.norm(d) / np.linalg.norm(e))
+    else:  # relative to nothing: undefined unless nothing moved
+        assert m["rel_l2"] == (0.0 if not np.any(d) else None)
     if na and ne:
         # The textbook formula, on arrays scaled to max 1 so that its norms can't underflow (1e-158**2).
         sa, se = a / np.abs(a).max(), e / np.abs(e).max()
         cos = np.sum(sa * se) / (np.linalg.norm(sa) * np.linalg.norm(se))
         assert m["cosine"] == pytest.approx(max(0.0, 1.0 - cos), abs=1e-12)
-    assert 0.0 <= m["cosine"] <= 2.0
+    if na and ne:
+        assert 0.0 <= m["cosine"] <= 2.0
+    else:  # a zero vector has no direction
+        assert m["cosine"] == (0.0 if not na and not ne else None)
 
 
 def test_cosine_of_zero_vectors():
     zero, one = np.zeros(4), np.ones(4)
     assert metrics(zero, zero)["cosine"] == 0.0
-    assert metrics(one, zero)["cosine"] == 1.0 and metrics(zero, one)["cosine"] == 1.0
+    # Undefined against an all-zero array (a black image): None, and L_inf decides.
+    assert metrics(one, zero)["cosine"] is None and metrics(zero, one)["cosine"] is None
+    assert metrics(one, zero)["rel_l2"] is None and metrics(zero, zero)["rel_l2"] == 0.0
     assert metrics(-one, one)["cosine"] == pytest.approx(2.0)
 
 
@@ -239,3 +248,14 @@ def test_sample_indices(size, count):
         assert index[0] == 0 and 0 <= index[-1] <= size - 1
     if size and count > 1:
         assert index[-1] == size - 1  # the sample spans the whole array
+
+
+def test_an_all_zero_golden_is_judged_by_l_inf_alone():
+    # A black image (an NSFW-filtered output, a mask): cosine distance means nothing against it.
+    golden = np.zeros(4, dtype=np.float32)
+    out = golden + np.float32(1e-3)
+    v = compare(out, "float32", summarize(golden, "float32"), golden, None, Tolerance(bitwise=False), False,
+                summarize(out, "float32")["hash"])
+    assert v.passed, v.reasons
+    assert v.metrics["cosine"] is None and v.metrics["rel_l2"] is None
+    assert [row[0] for row in v.limits] == ["L_inf"]

@@ -43,6 +43,8 @@ def test_fresh_generator_per_call(repro_generator):
         ("repro_generator(1.5)", "repro_generator seed must be a non-negative int, got 1.5"),
         ("repro_generator(0, batch=0)", "repro_generator batch must be a positive int, got 0"),
         ("repro_generator(0, batch=2.0)", "repro_generator batch must be a positive int, got 2.0"),
+        ("repro_generator(2**32)", "repro_generator seeds must stay below 2**32, got 4294967296..4294967296"),
+        ("repro_generator(2**32 - 1, batch=2)", "repro_generator seeds must stay below 2**32, got 4294967295..*"),
     ],
 )
 def test_repro_generator_rejects_bad_seed_and_batch_naming_the_test(inner, call, message):

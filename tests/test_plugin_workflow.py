@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 
+import numpy as np
 import pytest
 
 # A backend registered under torch-cuda that runs on this CPU: fallback without a GPU.
@@ -45,7 +46,7 @@ def test_missing_golden_fails_with_the_command_to_record_it(inner):
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([
         "*no golden for test_inner.py::test_x ?output? on backend torch-cpu in *golden/test_inner/test_x.json*",
-        "*Record it with: pytest --repro-regen --repro-backend=cpu 'test_inner.py::test_x'",
+        "*Record it with: pytest --repro-regen --repro-backend=cpu test_inner.py::test_x",
         "test_inner.py::test_x  output  torch-cpu  -*MISSING",
     ])
     assert not (inner.path / "golden").exists()  # never written without --repro-regen
@@ -58,14 +59,14 @@ def test_regen_writes_and_lists_the_goldens_then_rerun_passes(inner):
         "*REGEN (goldens of the selected backend will be written)*",
         "*repro goldens written (--repro-regen)*",
         "written: test_inner.py::test_x ?output? on torch-cpu -> *golden/test_inner/test_x.json",
-        "repro: 1 checks: 1 written",
+        "repro: 1 check: 1 written",
     ])
     assert sorted(files(inner)) == ["golden/test_inner/test_x.json", "golden/test_inner/test_x.output.torch-cpu.npz"]
     result = inner.run()
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["test_inner.py::test_x  output  torch-cpu  same*0.00e+00*PASS"])
     before = files(inner)
-    inner.regen().stdout.fnmatch_lines(["test_inner.py::test_x*UNCHANGED", "repro: 1 checks: 1 unchanged"])
+    inner.regen().stdout.fnmatch_lines(["test_inner.py::test_x*UNCHANGED", "repro: 1 check: 1 unchanged"])
     assert files(inner) == before
 
 
@@ -81,8 +82,9 @@ def test_changed_output_fails_with_a_metrics_table(inner):
         "*metric*value*limit",
         "*L_inf*0.01*FAIL",
         "*cosine distance*1e-05*FAIL",
-        "*worst: (*",
-        "*to accept this output: pytest --repro-regen --repro-backend=cpu 'test_inner.py::test_x'",
+        "*worst (index: output vs golden): (*",
+        "*seeds differ: the golden drew [[]0[]], this run drew [[]1[]]*",
+        "*to accept this output: pytest --repro-regen --repro-backend=cpu test_inner.py::test_x",
     ])
 
 
@@ -185,8 +187,8 @@ def test_x(repro_generator, repro_golden):
         "*= repro drift =*",
         "test                   check    backend    vs golden  L_inf     limit     status",
         "-*",
-        "test_inner.py::test_x  output   torch-cpu  same       5.00e-03  1.00e-02  PASS",
         "test_inner.py::test_x  latents  torch-cpu  same       1.00e-02  5.00e-01  PASS",
+        "test_inner.py::test_x  output   torch-cpu  same       5.00e-03  1.00e-02  PASS",
         "repro: 2 checks: 2 pass",
     ])
 
@@ -319,3 +321,41 @@ def test_unsupported_output_names_the_test_and_check(inner):
     result = inner.run()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*test_inner.py::test_x [[]thing[]]: cannot check an object of type builtins.object*"])
+
+
+@pytest.mark.parametrize("damage", ["delete", "replace"])
+def test_regen_repairs_a_missing_or_mismatched_array(inner, damage):
+    inner.write()
+    inner.regen()
+    array = inner.path / "golden/test_inner/test_x.output.torch-cpu.npz"
+    if damage == "delete":
+        array.unlink()
+    else:  # another array than the entry's: what a regen killed between the two writes leaves
+        from pytest_repro.golden import save_arrays
+
+        save_arrays(array, np.zeros(3), None)
+    inner.run().assert_outcomes(failed=1)
+    inner.regen().stdout.fnmatch_lines(["test_inner.py::test_x*REWRITTEN"])
+    inner.run().assert_outcomes(passed=1)
+
+
+def test_regen_command_is_shell_quoted(inner):
+    inner.write("""
+import pytest
+import torch
+
+@pytest.mark.parametrize("x", [1], ids=["it's"])
+def test_p(repro_golden, x):
+    repro_golden.check(torch.ones(2))
+""")
+    result = inner.run()
+    quoted = """'test_inner.py::test_p[[]it'"'"'s[]]'"""  # shlex.quote of test_inner.py::test_p[it's]
+    result.stdout.fnmatch_lines([f"*Record it with: pytest --repro-regen --repro-backend=cpu {quoted}"])
+
+
+def test_names_selecting_the_same_backend_run_once(inner):
+    inner.write()
+    inner.regen("--repro-backend=cpu,torch-cpu")
+    result = inner.run("--repro-backend=cpu,torch-cpu", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["repro: 1 check: 1 pass"])

@@ -140,7 +140,8 @@ def test_backend_tolerances_parses_lines():
 
 
 @pytest.mark.parametrize(("line", "message"), [
-    ("gpu: atol=1", "expected 'BACKEND: key=value ...'"),
+    ("gpu: atol=1", "unknown backend 'gpu'"),
+    ("atol=1", "expected 'BACKEND: key=value ...'"),
     ("cuda atol=1", "expected 'BACKEND: key=value ...'"),
     ("cuda: atol", "expected key=value in"),
     ("cuda: tol=1", r"\(cuda\): unknown tolerance 'tol'"),

@@ -46,7 +46,9 @@ class MindSporeBackend(Backend):
 
     def unavailable_reason(self) -> str | None:
         if not has_module("mindspore"):
-            return f"backend {self.key} needs MindSpore (looked for the mindspore module): pip install mindspore"
+            return (f"backend {self.key} needs MindSpore (looked for the mindspore module): pip install mindspore, "
+                    "in its own environment if diffusers is here (pip install -c constraints/mindspore.txt "
+                    "'pytest-repro[mindone]')")
         try:
             import mindspore
         except Exception as exc:  # a broken install must skip, not crash the session

@@ -19,7 +19,8 @@ class TorchCUDA(TorchBackend):
         if not torch.cuda.is_available():
             built = torch.version.cuda
             why = "this torch build has no CUDA" if built is None else f"torch (CUDA {built}) sees no GPU"
-            return f"backend torch-cuda: {why} (looked for torch.cuda.is_available())"
+            return (f"backend torch-cuda: {why} (looked for torch.cuda.is_available()); run on a machine with an "
+                    "NVIDIA GPU and a CUDA build of PyTorch")
         return None
 
     def fingerprint(self) -> dict[str, Any]:

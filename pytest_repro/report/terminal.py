@@ -43,10 +43,12 @@ def limit_of(record: dict[str, Any]) -> float | None:
 
 def rows(results: list[dict[str, Any]]) -> list[list[str]]:
     table = []
-    for rec in results:
+    # Sorted: under xdist results arrive in whatever order the workers finish.
+    for rec in sorted(results, key=lambda r: (r["test"], r["check"], r["backend"])):
         vs = rec.get("golden_backend") or "-"
+        vs = "new" if rec["status"] == "written" else ("same" if vs == rec["backend"] else vs)
         table.append([
-            rec["test"], rec["check"], rec["backend"], vs if vs != rec["backend"] else "same",
+            rec["test"], rec["check"], rec["backend"], vs,
             _fmt(rec.get("metrics", {}).get("linf")), _fmt(limit_of(rec)), rec["status"].upper(),
         ])
     return table
@@ -77,7 +79,12 @@ def write_summary(tr: Any, settings: Settings, results: list[dict[str, Any]]) ->
         for rec in written:
             where = f"{rec['test']} [{rec['check']}] on {rec['backend']}"
             tr.write_line(f"{rec['status']}: {where} -> {', '.join(rec.get('written', [rec['golden_file']]))}")
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(totals(results).items()))
-    tr.write_line(f"repro: {len(results)} checks: {counts}")
+    counts = totals(results)
+    listed = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    tr.write_line(f"repro: {len(results)} check{'s' if len(results) != 1 else ''}: {listed}")
+    failing = sum(counts.get(status, 0) for status in ("fail", "missing", "error"))
+    if failing:
+        tr.write_line(f"repro: {failing} failed check{'s' if failing != 1 else ''}: the run fails, also where a "
+                      "test caught the error itself")
     if settings.report:
         tr.write_line(f"repro: JSON results in {settings.report}")

@@ -1,0 +1,112 @@
+"""``python -m pytest_repro compare A.json B.json``: pairing, limits, exit codes, messages."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pytest_repro.crossrun import compare_reports, pair
+from pytest_repro.golden import save_arrays
+
+
+def rec(test="t.py::test_x", check="output", backend="torch-cpu", named=False, **extra):
+    return {"test": test, "check": check, "backend": backend, "named": named,
+            "summary": {"shape": [4], "dtype": "float32"}, "tolerance": {"atol": 1e-2, "cosine": 1e-5}, **extra}
+
+
+def write_report(path, records, arrays, environment=None):
+    """A report as --repro-report writes it: JSON results plus one .npz per kept output."""
+    folder = path.with_name(path.stem + ".arrays")
+    for i, (record, values) in enumerate(zip(records, arrays, strict=True)):
+        if values is not None:
+            save_arrays(folder / f"{i}.npz", np.asarray(values, dtype=np.float32), None, compress=False)
+            record["array_file"] = f"{folder.name}/{i}.npz"
+    path.write_text(json.dumps({"format": 1, "results": records, "environment": environment or {}}))
+    return path
+
+
+def run(a, b, **kwargs):
+    out = io.StringIO()
+    code = compare_reports(a, b, kwargs.pop("atol", None), kwargs.pop("cosine", None), out=out)
+    return code, out.getvalue()
+
+
+BASE = [1.0, 2.0, 3.0, 4.0]
+
+
+def test_exact_backend_pairs_before_another_backend():
+    a = [rec(backend="torch-cuda"), rec(backend="torch-cpu")]
+    b = [rec(backend="torch-cpu")]
+    pairs, only_a, only_b = pair(a, b)
+    assert [(x["backend"], y["backend"]) for x, y in pairs] == [("torch-cpu", "torch-cpu")]
+    assert [r["backend"] for r in only_a] == ["torch-cuda"] and only_b == []
+
+
+def test_explicit_names_pair_across_tests_default_names_do_not():
+    a = [rec("a.py::test_torch", "ddim", named=True), rec("a.py::test_torch_2")]
+    b = [rec("b.py::test_ms", "ddim", "mindspore-cpu", named=True), rec("b.py::test_ms_2", backend="mindspore-cpu")]
+    pairs, only_a, only_b = pair(a, b)
+    assert [(x["test"], y["test"]) for x, y in pairs] == [("a.py::test_torch", "b.py::test_ms")]
+    assert [r["test"] for r in only_a] == ["a.py::test_torch_2"] and [r["test"] for r in only_b] == ["b.py::test_ms_2"]
+
+
+@pytest.mark.parametrize(("shift", "code"), [(0.0, 0), (5e-3, 0), (5e-2, 1)])
+def test_l_inf_against_each_checks_atol(tmp_path, shift, code):
+    a = write_report(tmp_path / "a.json", [rec()], [BASE])
+    b = write_report(tmp_path / "b.json", [rec()], [[v + shift for v in BASE]])
+    got, text = run(a, b)
+    assert got == code, text
+    assert ("FAIL" in text) == bool(code)
+    assert "1 pairs" in text
+
+
+def test_cosine_gates_too_and_limits_can_be_given(tmp_path):
+    a = write_report(tmp_path / "a.json", [rec()], [BASE])
+    b = write_report(tmp_path / "b.json", [rec()], [[4.0, 3.0, 2.0, 1.0]])  # far in direction
+    assert run(a, b, atol=10.0)[0] == 1  # L_inf within 10, cosine distance 0.33 > 1e-5
+    assert run(a, b, atol=10.0, cosine=1.0)[0] == 0
+
+
+def test_nothing_paired_is_exit_2_and_environment_differences_are_listed(tmp_path):
+    a = write_report(tmp_path / "a.json", [rec("x.py::t")], [BASE], {"torch": "2.13.0"})
+    b = write_report(tmp_path / "b.json", [rec("y.py::t")], [BASE])
+    assert run(a, b)[0] == 2
+    b = write_report(tmp_path / "b.json", [rec("x.py::t")], [BASE], {"mindspore": "2.10.0"})
+    code, text = run(a, b)
+    assert code == 0 and "mindspore: None -> 2.10.0" in text and "torch: 2.13.0 -> None" in text
+
+
+def test_missing_arrays_folder_says_to_copy_it(tmp_path):
+    a = write_report(tmp_path / "a.json", [rec()], [BASE])
+    b = write_report(tmp_path / "b.json", [rec()], [BASE])
+    for f in (tmp_path / "b.arrays").iterdir():
+        f.unlink()
+    code, text = run(a, b)
+    assert code == 1 and "Copy the b.arrays/ folder along with b.json" in text
+
+
+def test_unreadable_report_and_bad_limit_are_usage_errors(tmp_path):
+    good = write_report(tmp_path / "a.json", [rec()], [BASE])
+    (tmp_path / "bad.json").write_text("{")
+    assert run(good, tmp_path / "bad.json")[0] == 2
+    done = subprocess.run([sys.executable, "-m", "pytest_repro", "compare", str(good), str(good), "--atol=-1"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "--atol: expected a non-negative number" in done.stderr
+
+
+def test_two_real_runs_compare_through_the_command_line(inner):
+    inner.write()
+    inner.regen()
+    inner.run("--repro-report=a.json").assert_outcomes(passed=1)
+    inner.run("--repro-report=b.json", "--repro-atol=1", delta=0.05).assert_outcomes(passed=1)
+    args = [sys.executable, "-m", "pytest_repro", "compare", "a.json", "b.json"]
+    done = subprocess.run(args, cwd=inner.path, capture_output=True, text=True)
+    assert done.returncode == 1, done.stdout + done.stderr  # limits come from A, whose atol is 1e-2
+    assert "test_inner.py::test_x [output]" in done.stdout
+    done = subprocess.run([*args, "--atol=0.1"], cwd=inner.path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
