@@ -100,6 +100,7 @@ def test_unreadable_report_and_bad_limit_are_usage_errors(tmp_path):
 
 
 def test_two_real_runs_compare_through_the_command_line(inner):
+    pytest.importorskip("torch")
     inner.write()
     inner.regen()
     inner.run("--repro-report=a.json").assert_outcomes(passed=1)
