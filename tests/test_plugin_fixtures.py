@@ -104,7 +104,7 @@ import torch
 
 def test_backend(repro_backend):
     assert repro_backend.device == "cpu"
-    assert repro_backend.key == "torch-cpu"
+    assert repro_backend.key == repro_backend.name == "torch-cpu"
     assert repro_backend.framework == "torch"
     assert repro_backend.device_kind == "cpu"
     torch.ones(2).to(repro_backend.device)

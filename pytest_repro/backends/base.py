@@ -70,6 +70,11 @@ class Backend:
         return f"{self.framework}-{self.device_kind}"
 
     @property
+    def name(self) -> str:
+        """The backend's name in reports and goldens (``torch-cuda``): the same as :attr:`key`."""
+        return self.key
+
+    @property
     def device(self) -> str:
         """What a test passes to ``.to()`` (or the framework's device setter)."""
         return self.device_kind
