@@ -9,6 +9,7 @@ The exit code is 1 when a pair drifts beyond the limit, 2 when nothing could be 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,45 +19,38 @@ from .checker import dict_diff
 from .compare import metrics
 from .golden import GoldenError, load_arrays
 from .report.json_report import load_report
+from .report.terminal import fmt_metric
 from .settings import DEFAULT_ATOL, DEFAULT_COSINE
 
 
 def pair(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> tuple[list[tuple[dict, dict]], list, list]:
+    """Pair A's records with B's; returns the pairs, A's leftovers and B's leftovers."""
+    passes: list[tuple[Callable[[dict], Any], bool]] = [
+        (lambda r: (r["test"], r["check"], r["backend"]), False),  # same test, check and backend
+        (lambda r: (r["test"], r["check"]), False),  # the same check on another backend
+        # An explicit name alone, when only one of B's checks has it: a torch test and a MindSpore
+        # test that both call check(..., name="ddim"). "output" is everyone's default: never paired so.
+        (lambda r: r["check"] if r.get("named") else None, True),
+    ]
     pairs: list[tuple[dict, dict]] = []
     used: set[int] = set()
     left_a = list(a)
-    # Exact matches first (same backend), then the same test and check on another backend.
-    for key in (lambda r: (r["test"], r["check"], r["backend"]), lambda r: (r["test"], r["check"])):
+    for key, unique in passes:
         index: dict[Any, list[dict]] = {}
         for r in b:
-            if id(r) not in used:
+            if id(r) not in used and key(r) is not None:
                 index.setdefault(key(r), []).append(r)
         still = []
         for rec in left_a:
-            candidates = index.get(key(rec))
-            if candidates:
+            candidates = index.get(key(rec)) if key(rec) is not None else None
+            if candidates and (len(candidates) == 1 or not unique):
                 other = candidates.pop(0)
                 used.add(id(other))
                 pairs.append((rec, other))
             else:
                 still.append(rec)
         left_a = still
-    rest_b = [r for r in b if id(r) not in used]
-    names_b: dict[str, list[dict]] = {}
-    for r in rest_b:
-        if not r.get("named"):  # only explicit names pair across tests: "output" is everyone's default
-            continue
-        names_b.setdefault(r["check"], []).append(r)
-    still_a = []
-    for rec in left_a:
-        candidates = names_b.get(rec["check"], []) if rec.get("named") else []
-        if len(candidates) == 1:  # unique by name: the cross-framework case
-            pairs.append((rec, candidates.pop()))
-        else:
-            still_a.append(rec)
-    paired = {id(r) for _, r in pairs}
-    still_b = [r for r in b if id(r) not in paired]
-    return pairs, still_a, still_b
+    return pairs, left_a, [r for r in b if id(r) not in used]
 
 
 def _values(report: Path, rec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None] | None:
@@ -86,10 +80,6 @@ def _drift(report_a: Path, a: dict, report_b: Path, b: dict) -> dict[str, Any]:
     out: dict[str, Any] = dict(metrics(xa, xb))
     out["coverage"] = "full" if ia is None else "sample"
     return out
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2e}"
 
 
 def compare_reports(path_a: Path, path_b: Path, atol: float | None, cosine: float | None = None,
@@ -129,7 +119,8 @@ def compare_reports(path_a: Path, path_b: Path, atol: float | None, cosine: floa
         failed += not ok
         print(
             f"{label:<60} {a['backend']:<16} {b['backend']:<16} {drift['linf']:>9.2e} {linf_limit:>9.2e} "
-            f"{_fmt(drift['rel_l2']):>9} {_fmt(drift['cosine']):>9} {_fmt(cos_limit):>9}  {'PASS' if ok else 'FAIL'}"
+            f"{fmt_metric(drift['rel_l2']):>9} {fmt_metric(drift['cosine']):>9} {fmt_metric(cos_limit):>9}  "
+            f"{'PASS' if ok else 'FAIL'}"
             + (" (sampled)" if drift["coverage"] == "sample" else ""),
             file=out,
         )

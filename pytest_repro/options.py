@@ -33,12 +33,15 @@ _VALUED = [
 ]
 
 
+def _dest(name: str) -> str:
+    return "repro_" + name.replace("-", "_")
+
+
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("repro", "reproducibility of diffusion pipelines (pytest-repro)")
     for name, kind, help_text in _VALUED:
-        dest = "repro_" + name.replace("-", "_")
-        group.addoption(f"--repro-{name}", dest=dest, type=kind, default=None, help=help_text)
-        parser.addini(dest, help_text, default="")
+        group.addoption(f"--repro-{name}", dest=_dest(name), type=kind, default=None, help=help_text)
+        parser.addini(_dest(name), help_text, default="")
     group.addoption("--repro-deterministic", dest="repro_deterministic", action="store_true", default=None,
                     help="full determinism for every repro test (the default)")
     group.addoption("--repro-no-deterministic", dest="repro_deterministic", action="store_false",
@@ -49,10 +52,6 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--repro-backend-tolerance", dest="repro_backend_tolerances", action="append", default=[],
                     metavar="'BACKEND: key=value ...'", help="tolerances for one backend, e.g. 'cuda: atol=2e-2'")
     parser.addini("repro_backend_tolerances", "lines of 'BACKEND: key=value ...'", type="linelist", default=[])
-
-
-def _dest(name: str) -> str:
-    return "repro_" + name.replace("-", "_")
 
 
 def _ini(config: pytest.Config, name: str, kind: Any) -> Any:

@@ -21,7 +21,6 @@ from .options import MARKER_DOC, add_options, read_marker, resolve
 SETTINGS_KEY = pytest.StashKey[st.Settings]()
 SEEDS_KEY = pytest.StashKey[list]()
 MARKER_KEY = pytest.StashKey[dict]()
-FAILING = ("fail", "missing", "error")  # check statuses that make the run exit non-zero
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
@@ -193,6 +192,8 @@ class ReproLedger:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):  # an xdist worker: the controller writes the report
             return
+        from .report.terminal import FAILING  # stdlib only
+
         # A failed check fails the run even when the test caught the ReproCheckFailed it raised.
         if session.exitstatus == pytest.ExitCode.OK and any(r["status"] in FAILING for r in self.results):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -27,7 +27,11 @@ def header_lines(settings: Settings) -> list[str]:
     ]
 
 
-def _fmt(value: Any) -> str:
+# Check statuses that fail the run (the plugin sets the exit status from the same tuple).
+FAILING = ("fail", "missing", "error")
+
+
+def fmt_metric(value: Any) -> str:
     return "-" if value is None else f"{value:.2e}"
 
 
@@ -49,7 +53,7 @@ def rows(results: list[dict[str, Any]]) -> list[list[str]]:
         vs = "new" if rec["status"] == "written" else ("same" if vs == rec["backend"] else vs)
         table.append([
             rec["test"], rec["check"], rec["backend"], vs,
-            _fmt(rec.get("metrics", {}).get("linf")), _fmt(limit_of(rec)), rec["status"].upper(),
+            fmt_metric(rec.get("metrics", {}).get("linf")), fmt_metric(limit_of(rec)), rec["status"].upper(),
         ])
     return table
 
@@ -82,7 +86,7 @@ def write_summary(tr: Any, settings: Settings, results: list[dict[str, Any]]) ->
     counts = totals(results)
     listed = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     tr.write_line(f"repro: {len(results)} check{'s' if len(results) != 1 else ''}: {listed}")
-    failing = sum(counts.get(status, 0) for status in ("fail", "missing", "error"))
+    failing = sum(counts.get(status, 0) for status in FAILING)
     if failing:
         tr.write_line(f"repro: {failing} failed check{'s' if failing != 1 else ''}: the run fails, also where a "
                       "test caught the error itself")
