@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .settings import non_negative_float
+from .settings import argtype, number
 
 PACKAGE = Path(__file__).resolve().parent
 CHECKOUT = PACKAGE.parent
@@ -45,9 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     ckpt.add_argument("--root", type=Path, default=PACKAGE / "suite" / "checkpoints")
     cmp = sub.add_parser("compare", help="compare the same checks across two --repro-report JSON files")
     cmp.add_argument("reports", nargs=2, type=Path, metavar="REPORT.json")
-    cmp.add_argument("--atol", type=non_negative_float, default=None,
+    cmp.add_argument("--atol", type=argtype(number, "number"), default=None,
                      help="L_inf limit (default: each check's own atol)")
-    cmp.add_argument("--cosine", type=non_negative_float, default=None,
+    cmp.add_argument("--cosine", type=argtype(number, "number"), default=None,
                      help="cosine distance limit (default: each check's own cosine)")
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["suite"]:  # everything after "suite" belongs to pytest, options included
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "make-checkpoints":
         return make_checkpoints(args.root)
-    from .crossrun import compare_reports
+    from .compare_runs import compare_reports
 
     return compare_reports(args.reports[0], args.reports[1], args.atol, args.cosine)
 

@@ -1,13 +1,15 @@
-"""pytest-repro's entry point (``-p no:repro`` turns it off).
+"""pytest-repro's entry point (``-p no:repro`` turns it off): thin fixtures and hooks.
 
-Thin fixtures and the hooks that collect results; options and the marker live in ``options.py``.
-It imports only pytest, the standard library and the stdlib-only ``settings`` and ``options``:
-numpy, torch, mindspore and diffusers are imported inside the fixture or hook that needs them (a
-subprocess test checks this).
+Settings are declared and resolved in ``settings.py``, the marker read in ``marker.py``, results
+modelled in ``results.py``. This module imports only pytest, the standard library and those
+stdlib-only modules: numpy, torch, mindspore and diffusers are imported inside the fixture or hook
+that needs them (a subprocess test checks this).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,18 +18,28 @@ from typing import Any
 import pytest
 
 from . import settings as st
-from .options import MARKER_DOC, add_options, read_marker, resolve
+from .identity import BackendKey, TestLocation
+from .marker import MARKER_DOC, Marker, framework_of, read_marker
+from .results import CheckResult, RunReport
 
 SETTINGS_KEY = pytest.StashKey[st.Settings]()
 SEEDS_KEY = pytest.StashKey[list]()
-MARKER_KEY = pytest.StashKey[dict]()
+MARKER_KEY = pytest.StashKey[Marker]()
+LOCATION_KEY = pytest.StashKey[TestLocation]()
+FAILED_KEY = pytest.StashKey[list]()  # failure messages of this phase's checks, caught or not
+PROPERTY = "repro"  # the user property each check's JSON result rides on (xdist, JUnit)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(parser)
+    st.add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_DOC)
-    settings = resolve(config)
+    try:
+        settings = st.resolve(config)
+    except ValueError as exc:  # a broken third-party backend entry point
+        raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS_KEY] = settings
     config.pluginmanager.register(ReproLedger(config), "repro-ledger")
     if settings.deterministic:
@@ -41,7 +53,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return header_lines(config.stash[SETTINGS_KEY])
 
 
-def _marker(item: pytest.Item) -> dict[str, Any]:
+def _marker(item: pytest.Item) -> Marker:
     if MARKER_KEY not in item.stash:
         error = None
         try:
@@ -70,33 +82,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "repro_backend" not in metafunc.fixturenames:
         return
-    from .backends import key_for  # stdlib only
-
-    # Names that select the same backend for this test's framework run once (cpu,torch-cpu).
-    # The raw marker: a bad one is reported as a usage error once collection is done.
-    marks = [m.kwargs.get("framework") for m in metafunc.definition.iter_markers("repro")]
-    framework = next((f for f in marks if f is not None), "torch")
+    # Words that select the same backend for this test's framework run once (cpu,torch-cpu).
+    framework = framework_of(metafunc.definition)
     by_key: dict[str, str] = {}
-    for name in metafunc.config.stash[SETTINGS_KEY].backends:
-        key = None if name == "auto" else key_for(name, framework)  # auto resolves only when the test runs
-        by_key.setdefault(key or name, name)
-    backends = list(by_key.values())
-    if len(backends) > 1:
-        metafunc.parametrize("repro_backend", backends, indirect=True, ids=backends)
+    for word in metafunc.config.stash[SETTINGS_KEY].backends:
+        key = None if word == "auto" else BackendKey.for_word(word, framework)  # auto resolves when the test runs
+        by_key.setdefault(key or word, word)
+    words = list(by_key.values())
+    if len(words) > 1:
+        metafunc.parametrize("repro_backend", words, indirect=True, ids=words)
 
 
-def _golden_id(request: pytest.FixtureRequest) -> str:
-    """The node id without the backend parameter, so every backend shares one golden file."""
-    nodeid = request.node.nodeid
-    # The parameter belongs to repro_backend, not to the fixture asking: read it from the callspec.
-    callspec = getattr(request.node, "callspec", None)
-    name = callspec.params.get("repro_backend") if callspec is not None else None
-    if isinstance(name, str):
-        if nodeid.endswith(f"[{name}]"):
-            return nodeid[: -len(name) - 2]
-        if nodeid.endswith(f"-{name}]"):
-            return nodeid[: -len(name) - 2] + "]"
-    return nodeid
+def _location(request: pytest.FixtureRequest) -> TestLocation:
+    node = request.node
+    if LOCATION_KEY not in node.stash:
+        # The parameter belongs to repro_backend, not to the fixture asking: read it from the callspec.
+        callspec = getattr(node, "callspec", None)
+        param = callspec.params.get("repro_backend") if callspec is not None else None
+        golden_dir = Path(request.config.stash[SETTINGS_KEY].golden_dir)
+        node.stash[LOCATION_KEY] = TestLocation.of(node.nodeid, param if isinstance(param, str) else None,
+                                                   golden_dir)
+    return node.stash[LOCATION_KEY]
 
 
 @pytest.fixture
@@ -114,8 +120,9 @@ def repro_backend(request: pytest.FixtureRequest, repro_settings: st.Settings) -
     """
     from .selection import select_backend
 
-    name = getattr(request, "param", repro_settings.backends[0])
-    backend = select_backend(name, _marker(request.node), request.node.nodeid)
+    word = getattr(request, "param", repro_settings.backends[0])
+    backend = select_backend(word, _marker(request.node), request.node.nodeid)
+    backend.precision_mode = repro_settings.precision_mode
     reason = backend.setup()
     if reason is not None:
         pytest.skip(reason)
@@ -140,22 +147,21 @@ def repro_generator(request: pytest.FixtureRequest, repro_backend: Any, repro_se
     With ``batch=n``: a list of n distinct generators seeded seed, seed+1, ... (never one repeated).
     """
     seeds = request.node.stash[SEEDS_KEY]
+    nodeid = request.node.nodeid
 
     def make(seed: int | None = None, batch: int | None = None) -> Any:
-        base = repro_settings.seed if seed is None else seed
-        count = 1 if batch is None else batch
-        if not isinstance(base, int) or isinstance(base, bool) or base < 0:
-            raise ValueError(f"{request.node.nodeid}: repro_generator seed must be a non-negative int, got {seed!r}")
-        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-            raise ValueError(f"{request.node.nodeid}: repro_generator batch must be a positive int, got {batch!r}")
+        try:
+            base = repro_settings.seed if seed is None else st.seed(seed)
+            count = 1 if batch is None else st.positive_int(batch)
+        except ValueError as exc:
+            raise ValueError(f"{nodeid}: repro_generator: {exc}") from None
         if base + count > 2**32:  # the range every framework takes (mindspore.set_seed is 32-bit)
-            last = base + count - 1
-            raise ValueError(f"{request.node.nodeid}: repro_generator seeds must stay below 2**32, got {base}..{last}")
+            raise ValueError(f"{nodeid}: repro_generator seeds must stay below 2**32, got {base}..{base + count - 1}")
         if batch is None:
             seeds.append(base)
             return repro_backend.generator(base)
-        seeds.extend(range(base, base + batch))
-        return [repro_backend.generator(base + i) for i in range(batch)]
+        seeds.extend(range(base, base + count))
+        return [repro_backend.generator(base + i) for i in range(count)]
 
     return make
 
@@ -163,48 +169,72 @@ def repro_generator(request: pytest.FixtureRequest, repro_backend: Any, repro_se
 @pytest.fixture
 def repro_golden(request: pytest.FixtureRequest, repro_backend: Any, repro_settings: st.Settings) -> Any:
     """``repro_golden.check(output, name=None, **tolerance)`` against ``golden/`` for this backend."""
-    from .checker import GoldenChecker
+    from .check import GoldenChecker
 
     node = request.node
+
+    def record(result: CheckResult) -> None:
+        # JSON text, so xdist carries it home and JUnit shows a parseable property.
+        node.user_properties.append((PROPERTY, json.dumps(result.to_json(), sort_keys=True, default=str)))
+        if result.status.fails_run:
+            node.stash.setdefault(FAILED_KEY, []).append(result.message or "; ".join(result.reasons))
+
     return GoldenChecker(
-        test_id=_golden_id(request),
-        nodeid=node.nodeid,
+        location=_location(request),
         backend=repro_backend,
         settings=repro_settings,
-        marker_tolerance={k: v for k, v in _marker(node).items() if k in st.TOLERANCE_KEYS},
+        marker_tolerance=_marker(node).tolerance,
         seeds=node.stash.setdefault(SEEDS_KEY, []),
-        record=lambda rec: node.user_properties.append(("repro", rec)),
+        record=record,
     )
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    failed = item.stash.get(FAILED_KEY, [])
+    if failed:
+        item.stash[FAILED_KEY] = []
+        if report.passed:  # the test caught the AssertionError: the check still failed, and JUnit must say so
+            report.outcome = "failed"
+            report.longrepr = "repro: a golden check failed (the test caught the error):\n" + "\n".join(failed)
+
+
 class ReproLedger:
-    """Collects check records for the session and renders the views of them at the end."""
+    """Collects check results for the session and renders the views of them at the end."""
 
     def __init__(self, config: pytest.Config):
         self.config = config
-        self.results: list[dict[str, Any]] = []
+        self.results: list[CheckResult] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        # Records travel on the report's user_properties, so xdist brings workers' results home too.
+        # Results travel on the report's user_properties, so xdist brings workers' results home too.
         if report.when == "teardown":
-            self.results.extend(rec for key, rec in report.user_properties if key == "repro")  # type: ignore[misc]
+            self.results.extend(CheckResult.from_json(json.loads(str(text)))
+                                for key, text in report.user_properties if key == PROPERTY)
+
+    def report(self) -> RunReport:
+        from . import __version__
+        from .environment import environment
+
+        settings = self.config.stash[SETTINGS_KEY]
+        as_json = dataclasses.asdict(settings)
+        as_json["replay"] = f"pytest {settings.replay_flags()}"
+        return RunReport(self.results, as_json, environment(), f"pytest-repro {__version__}")
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):  # an xdist worker: the controller writes the report
             return
-        from .report.terminal import FAILING  # stdlib only
-
-        # A failed check fails the run even when the test caught the ReproCheckFailed it raised.
-        if session.exitstatus == pytest.ExitCode.OK and any(r["status"] in FAILING for r in self.results):
+        # A failed check fails the run, even one recorded where no test report could carry it.
+        if session.exitstatus == pytest.ExitCode.OK and any(r.status.fails_run for r in self.results):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         settings = self.config.stash[SETTINGS_KEY]
         if settings.report:
-            from .report.json_report import write_report
-
-            write_report(Path(settings.report), settings, self.results)
+            self.report().write(Path(settings.report))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.results:
             from .report.terminal import write_summary
 
-            write_summary(terminalreporter, self.config.stash[SETTINGS_KEY], self.results)
+            write_summary(terminalreporter, self.config.stash[SETTINGS_KEY], self.report())

@@ -20,7 +20,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from .settings import TOLERANCE_KEYS
+from .tolerance import TOLERANCE_KEYS
 
 # ``repro_generator`` seeds a torch.Generator; 2**32 keeps the value valid for numpy's legacy
 # seeding and MindSpore too, which take 32-bit seeds.

@@ -21,9 +21,9 @@ try:
 except ImportError:  # the MindSpore environment has no torch: only its own tests run there
     torch = None
 
-import pytest_repro.checker  # noqa: F401
-import pytest_repro.report.json_report  # noqa: F401
+import pytest_repro.check  # noqa: F401
 import pytest_repro.report.terminal  # noqa: F401
+import pytest_repro.results  # noqa: F401
 import pytest_repro.selection  # noqa: F401
 from pytest_repro.backends import load
 

@@ -13,8 +13,9 @@ import os
 import pytest
 
 from pytest_repro import backends
-from pytest_repro.backends import BUILTIN, key_for, load, registry
+from pytest_repro.backends import BUILTIN, load, registry
 from pytest_repro.backends._torch import CUBLAS_WORKSPACE
+from pytest_repro.identity import BackendKey
 
 # ---- registry (no framework needed) ----
 
@@ -41,12 +42,35 @@ def test_every_builtin_backend_can_be_constructed_without_its_framework(key):
     ("torch-cpu", "mindspore", None),
     ("mindspore-cpu", "mindspore", "mindspore-cpu"),
 ])
-def test_key_for(name, framework, key):
-    assert key_for(name, framework) == key
+def test_for_word(name, framework, key):
+    assert BackendKey.for_word(name, framework) == key
 
 
-def test_key_for_does_not_match_a_framework_prefix():
-    assert key_for("torchx-cpu", "torch") is None
+def test_for_word_does_not_match_a_framework_prefix():
+    assert BackendKey.for_word("torchx-cpu", "torch") is None
+
+
+@pytest.mark.parametrize(("text", "framework", "device", "fallback", "word"), [
+    ("torch-cuda", "torch", "cuda", "torch-cpu", "cuda"),
+    ("mindspore-ascend", "mindspore", "ascend", "mindspore-cpu", "ascend"),
+    ("torch-cpu", "torch", "cpu", "torch-cpu", "cpu"),
+    ("torch-xpu", "torch", "xpu", "torch-cpu", "torch-xpu"),  # a third-party device needs its whole key
+])
+def test_backend_key_parses_prints_and_falls_back(text, framework, device, fallback, word):
+    key = BackendKey(text)
+    assert (key.framework, key.device, key.fallback, key.word) == (framework, device, fallback, word)
+    assert str(key) == text and key == text and BackendKey.of(framework, device) == key
+    assert BackendKey.for_word(key.word, framework) == key  # the word selects the key back
+
+
+@pytest.mark.parametrize("text", ["torch", "Torch-CPU", "torch-cpu/../x", "", "torch-"])
+def test_backend_key_refuses_what_is_not_a_key(text):
+    with pytest.raises(ValueError, match="not a backend key"):
+        BackendKey(text)
+
+
+def test_every_registered_key_is_a_backend_key():
+    assert all(isinstance(key, BackendKey) for key in registry())
 
 
 def test_load_unknown_key_lists_known_ones():

@@ -1,4 +1,4 @@
-"""compare.py (metrics, limits, verdicts) and checksum.py (the summary kept in a golden)."""
+"""verdict.py (metrics, limits, verdicts) and summary.py (the summary kept in a golden)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as hs
 
-from pytest_repro.checksum import CORNER, sample_indices, sha256, summarize
-from pytest_repro.compare import compare, metrics
-from pytest_repro.settings import Tolerance
 from pytest_repro.strategies import drifts, images, tolerances
+from pytest_repro.summary import CORNER, sample_indices, sha256, summarize
+from pytest_repro.tolerance import Tolerance
+from pytest_repro.verdict import Side, judge, metrics
 
 
 def check(actual, expected, tol=None, *, same_env=False, index=None, stored="full", dtype=None):
-    """Compare ``actual`` with a golden recorded from ``expected`` the way checker.py does."""
+    """Judge ``actual`` against a golden recorded from ``expected`` the way check.py does."""
     golden = summarize(expected, str(expected.dtype))
     if stored == "full":
         kept = expected
@@ -22,8 +22,8 @@ def check(actual, expected, tol=None, *, same_env=False, index=None, stored="ful
         kept = expected.reshape(-1)[index]
     else:
         kept = None
-    return compare(actual, dtype or str(actual.dtype), golden, kept, index if stored == "sample" else None,
-                   tol or Tolerance(), same_env, sha256(actual))
+    seen = Side(summarize(actual, dtype or str(actual.dtype)), actual.reshape(-1))
+    return judge(seen, Side(golden, kept, index if stored == "sample" else None), tol or Tolerance(), same_env)
 
 
 # ---- properties ----
@@ -254,8 +254,7 @@ def test_an_all_zero_golden_is_judged_by_l_inf_alone():
     # A black image (an NSFW-filtered output, a mask): cosine distance means nothing against it.
     golden = np.zeros(4, dtype=np.float32)
     out = golden + np.float32(1e-3)
-    v = compare(out, "float32", summarize(golden, "float32"), golden, None, Tolerance(bitwise=False), False,
-                summarize(out, "float32")["hash"])
+    v = check(out, golden, Tolerance(bitwise=False))
     assert v.passed, v.reasons
     assert v.metrics["cosine"] is None and v.metrics["rel_l2"] is None
     assert [row[0] for row in v.limits] == ["L_inf"]

@@ -10,23 +10,32 @@ import sys
 import numpy as np
 import pytest
 
-from pytest_repro.crossrun import compare_reports, pair
-from pytest_repro.golden import save_arrays
+from pytest_repro.compare_runs import compare_reports, pair
+from pytest_repro.results import CheckResult
+from pytest_repro.store import save_arrays
+from pytest_repro.summary import summarize
 
 
 def rec(test="t.py::test_x", check="output", backend="torch-cpu", named=False, **extra):
-    return {"test": test, "check": check, "backend": backend, "named": named,
-            "summary": {"shape": [4], "dtype": "float32"}, "tolerance": {"atol": 1e-2, "cosine": 1e-5}, **extra}
+    return {"test": test, "check": check, "backend": backend, "named": named, "status": "pass",
+            "summary": {"shape": [4], "dtype": "float32", "size": 4, "hash": "-"},
+            "tolerance": {"atol": 1e-2, "cosine": 1e-5}, **extra}
 
 
-def write_report(path, records, arrays, environment=None):
+def results(*records):
+    return [CheckResult.from_json(r) for r in records]
+
+
+def write_report(path, records, arrays, environment=None, fmt=2):
     """A report as --repro-report writes it: JSON results plus one .npz per kept output."""
     folder = path.with_name(path.stem + ".arrays")
     for i, (record, values) in enumerate(zip(records, arrays, strict=True)):
         if values is not None:
-            save_arrays(folder / f"{i}.npz", np.asarray(values, dtype=np.float32), None, compress=False)
+            values = np.asarray(values, dtype=np.float32)
+            save_arrays(folder / f"{i}.npz", values, None, compress=False)
             record["array_file"] = f"{folder.name}/{i}.npz"
-    path.write_text(json.dumps({"format": 1, "results": records, "environment": environment or {}}))
+            record["summary"] = summarize(values, "float32")
+    path.write_text(json.dumps({"format": fmt, "results": records, "environment": environment or {}}))
     return path
 
 
@@ -40,19 +49,20 @@ BASE = [1.0, 2.0, 3.0, 4.0]
 
 
 def test_exact_backend_pairs_before_another_backend():
-    a = [rec(backend="torch-cuda"), rec(backend="torch-cpu")]
-    b = [rec(backend="torch-cpu")]
+    a = results(rec(backend="torch-cuda"), rec(backend="torch-cpu"))
+    b = results(rec(backend="torch-cpu"))
     pairs, only_a, only_b = pair(a, b)
-    assert [(x["backend"], y["backend"]) for x, y in pairs] == [("torch-cpu", "torch-cpu")]
-    assert [r["backend"] for r in only_a] == ["torch-cuda"] and only_b == []
+    assert [(x.backend, y.backend) for x, y in pairs] == [("torch-cpu", "torch-cpu")]
+    assert [r.backend for r in only_a] == ["torch-cuda"] and only_b == []
 
 
 def test_explicit_names_pair_across_tests_default_names_do_not():
-    a = [rec("a.py::test_torch", "ddim", named=True), rec("a.py::test_torch_2")]
-    b = [rec("b.py::test_ms", "ddim", "mindspore-cpu", named=True), rec("b.py::test_ms_2", backend="mindspore-cpu")]
+    a = results(rec("a.py::test_torch", "ddim", named=True), rec("a.py::test_torch_2"))
+    b = results(rec("b.py::test_ms", "ddim", "mindspore-cpu", named=True),
+                rec("b.py::test_ms_2", backend="mindspore-cpu"))
     pairs, only_a, only_b = pair(a, b)
-    assert [(x["test"], y["test"]) for x, y in pairs] == [("a.py::test_torch", "b.py::test_ms")]
-    assert [r["test"] for r in only_a] == ["a.py::test_torch_2"] and [r["test"] for r in only_b] == ["b.py::test_ms_2"]
+    assert [(x.test, y.test) for x, y in pairs] == [("a.py::test_torch", "b.py::test_ms")]
+    assert [r.test for r in only_a] == ["a.py::test_torch_2"] and [r.test for r in only_b] == ["b.py::test_ms_2"]
 
 
 @pytest.mark.parametrize(("shift", "code"), [(0.0, 0), (5e-3, 0), (5e-2, 1)])
@@ -111,3 +121,40 @@ def test_two_real_runs_compare_through_the_command_line(inner):
     assert "test_inner.py::test_x [output]" in done.stdout
     done = subprocess.run([*args, "--atol=0.1"], cwd=inner.path, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
+
+
+def test_a_format_1_report_still_loads_and_a_newer_one_is_refused_naming_the_file(tmp_path):
+    old = rec(limits=[{"metric": "L_inf", "value": 0.0, "limit": 0.01, "ok": True}], passed=True)
+    a = write_report(tmp_path / "a.json", [old], [BASE], fmt=1)
+    b = write_report(tmp_path / "b.json", [rec()], [BASE])
+    assert run(a, b)[0] == 0
+    from pytest_repro.results import RunReport
+
+    assert RunReport.load(a).results[0].limit == 0.01  # re-derived from the format-1 rows
+    newer = write_report(tmp_path / "new.json", [rec()], [BASE], fmt=99)
+    with pytest.raises(ValueError, match=r"new\.json: report format 99 is newer"):
+        RunReport.load(newer)
+
+
+# The session's own verdict and compare's verdict on the same pair of outputs: one rule, one answer.
+# The delta test moves one value by REPRO_DELTA; each case is decided by one limit other than atol alone.
+AGREE = [
+    ("--repro-rtol=0.5", 0.2, True),  # beyond atol 1e-2, within rtol * |golden|
+    ("--repro-max-linf=0.005", 0.008, False),  # within atol, beyond the ceiling
+    ("--repro-atol=0.02", 0.03, False),
+]
+
+
+@pytest.mark.parametrize(("flag", "delta", "passes"), AGREE)
+def test_compare_agrees_with_the_in_run_verdict(inner, flag, delta, passes):
+    pytest.importorskip("torch")
+    inner.write()
+    inner.regen("--repro-report=golden.json")  # the reference run: B, in the golden's place
+    result = inner.run("--repro-report=run.json", flag, delta=delta)
+    assert (result.ret == 0) is passes, result.stdout.str()
+    report = json.loads((inner.path / "run.json").read_text())
+    assert report["format"] == 2 and report["results"][0]["status"] == ("pass" if passes else "fail")
+    code, text = run(inner.path / "run.json", inner.path / "golden.json")
+    assert (code == 0) is passes, text
+    limit = report["results"][0]["limit"]
+    assert f"{limit:.2e}" in text  # the limit the run held the check to, printed by compare too

@@ -1,4 +1,4 @@
-"""golden.py: file names, layout, atomic writes, locking, and loading damaged or foreign files."""
+"""store.py and identity.py: file names, layout, atomic writes, locking, damaged or foreign files."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_repro import golden as g
-from pytest_repro.golden import FORMAT, GoldenError, GoldenFile, atomic_write, golden_path, locked, safe_name
+from pytest_repro import identity as g
+from pytest_repro.identity import golden_path, safe_name
+from pytest_repro.store import FORMAT, GoldenError, GoldenFile, atomic_write, locked, save_arrays
 
 SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-[]=+,@")
 
@@ -237,7 +238,7 @@ def test_array_written_without_its_entry_is_a_golden_error(tmp_path):
     # A regen killed between writing the array and the JSON leaves a new array under the old entry.
     golden = GoldenFile(tmp_path / "t.json", "t.py::test")
     (array_path,) = golden.set_entry("output", "torch-cpu", {"summary": summary()}, np.arange(10.0), None)[:1]
-    g.save_arrays(array_path, np.arange(10.0) + 1, None)
+    save_arrays(array_path, np.arange(10.0) + 1, None)
     with pytest.raises(GoldenError, match="does not match its entry in t.json"):
         golden.load_array(golden.entry("output", "torch-cpu"))
 

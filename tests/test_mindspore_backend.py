@@ -16,6 +16,8 @@ import pytest
 from pytest_repro import backends
 from pytest_repro.backends import mindspore as ms_backend
 from pytest_repro.backends import torch_npu
+from pytest_repro.identity import BackendKey
+from pytest_repro.marker import Marker
 from pytest_repro.selection import select_backend
 
 # The real-MindSpore tests run in a subprocess: importing mindspore here, after the fakes below have
@@ -82,28 +84,28 @@ def fake_ms(monkeypatch):
     ],
 )
 def test_every_framework_device_pair_selects_its_backend(name, framework, key):
-    assert backends.key_for(name, framework) == key
+    assert BackendKey.for_word(name, framework) == key
     if key is not None:
         backend = backends.load(key)
         assert (backend.framework, backend.key) == (framework, key)
 
 
 def test_ascend_picks_torch_npu_for_torch_and_mindspore_for_mindspore():
-    assert type(backends.load(backends.key_for("ascend", "torch"))).__name__ == "TorchNPU"
-    assert type(backends.load(backends.key_for("ascend", "mindspore"))).__name__ == "MindSporeAscend"
+    assert type(backends.load(BackendKey.for_word("ascend", "torch"))).__name__ == "TorchNPU"
+    assert type(backends.load(BackendKey.for_word("ascend", "mindspore"))).__name__ == "MindSporeAscend"
     assert backends.load("torch-ascend").device == "npu"
 
 
 def test_missing_mindspore_skips_naming_what_to_install(monkeypatch):
     monkeypatch.setattr(ms_backend, "has_module", lambda name: False)
     with pytest.raises(pytest.skip.Exception, match="pip install mindspore"):
-        select_backend("ascend", {"framework": "mindspore"}, "t.py::test")
+        select_backend("ascend", Marker(framework="mindspore"), "t.py::test")
 
 
 def test_missing_torch_npu_skips_naming_torch_npu(monkeypatch):
     monkeypatch.setattr(torch_npu, "has_module", lambda name: False)
     with pytest.raises(pytest.skip.Exception, match="torch_npu"):
-        select_backend("ascend", {}, "t.py::test")
+        select_backend("ascend", Marker(), "t.py::test")
 
 
 def test_torch_npu_present_is_detected_and_sets_hccl(monkeypatch):
@@ -113,7 +115,7 @@ def test_torch_npu_present_is_detected_and_sets_hccl(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch_npu", types.ModuleType("torch_npu"))
     monkeypatch.setattr(torch, "npu", npu, raising=False)
     monkeypatch.delenv("HCCL_DETERMINISTIC", raising=False)
-    backend = select_backend("ascend", {}, "t.py::test")
+    backend = select_backend("ascend", Marker(), "t.py::test")
     assert backend.key == "torch-ascend"
     import os
 
@@ -125,11 +127,11 @@ def test_torch_npu_present_is_detected_and_sets_hccl(monkeypatch):
 
 def test_mindspore_ascend_without_npu_says_what_was_looked_for(fake_ms):
     with pytest.raises(pytest.skip.Exception, match=r"device_context\.ascend\.is_available"):
-        select_backend("ascend", {"framework": "mindspore"}, "t.py::test")
+        select_backend("ascend", Marker(framework="mindspore"), "t.py::test")
 
 
 def test_mindspore_cpu_is_available_and_sets_the_device(fake_ms):
-    backend = select_backend("cpu", {"framework": "mindspore"}, "t.py::test")
+    backend = select_backend("cpu", Marker(framework="mindspore"), "t.py::test")
     backend.setup()
     backend.seed_all(7)
     assert ("set_seed", 7) in fake_ms.calls

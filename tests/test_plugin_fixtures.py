@@ -38,12 +38,12 @@ def test_fresh_generator_per_call(repro_generator):
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        ("repro_generator(-1)", "repro_generator seed must be a non-negative int, got -1"),
-        ("repro_generator('3')", "repro_generator seed must be a non-negative int, got '3'"),
-        ("repro_generator(1.5)", "repro_generator seed must be a non-negative int, got 1.5"),
-        ("repro_generator(0, batch=0)", "repro_generator batch must be a positive int, got 0"),
-        ("repro_generator(0, batch=2.0)", "repro_generator batch must be a positive int, got 2.0"),
-        ("repro_generator(2**32)", "repro_generator seeds must stay below 2**32, got 4294967296..4294967296"),
+        ("repro_generator(-1)", "repro_generator: seed must be an integer in [[]0, 2**32), got -1"),
+        ("repro_generator('x')", "repro_generator: expected an integer seed, got 'x'"),
+        ("repro_generator(1.5)", "repro_generator: expected an integer seed, got 1.5"),
+        ("repro_generator(0, batch=0)", "repro_generator: expected a positive whole number, got 0"),
+        ("repro_generator(0, batch=2.0)", "repro_generator: expected a whole number, got 2.0"),
+        ("repro_generator(2**32)", "repro_generator: seed must be an integer in [[]0, 2**32), got 4294967296"),
         ("repro_generator(2**32 - 1, batch=2)", "repro_generator seeds must stay below 2**32, got 4294967295..*"),
     ],
 )

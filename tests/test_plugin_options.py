@@ -129,15 +129,16 @@ BAD_OPTIONS = [
     ("--repro-max-linf=big", "*argument --repro-max-linf: expected a number*"),
     ("--repro-cosine=-1e-5", "*argument --repro-cosine: expected a non-negative number*"),
     ("--repro-seed=abc", "*argument --repro-seed: expected an integer seed*"),
-    ("--repro-seed=-1", "*argument --repro-seed: seed must be in*"),
+    ("--repro-seed=-1", "*argument --repro-seed: seed must be an integer in*"),
     ("--repro-array-limit=0", "*argument --repro-array-limit: expected a positive whole number*"),
-    ("--repro-backend-tolerance=gpu: atol=1", "*--repro-backend-tolerance: unknown backend 'gpu'*choose from cpu*"),
+    ("--repro-backend-tolerance=gpu: atol=1",
+     "*--repro-backend-tolerance ('gpu: atol=1'): unknown backend 'gpu'*choose from cpu*"),
     ("--repro-backend-tolerance=atol=1", "*--repro-backend-tolerance: expected 'BACKEND: key=value*"),
-    ("--repro-backend-tolerance=cpu: atol=-1", "*--repro-backend-tolerance (cpu): atol must be a non-negative*"),
+    ("--repro-backend-tolerance=cpu: atol=-1", "*--repro-backend-tolerance (cpu): atol: expected a non-negative*"),
     ("--repro-backend-tolerance=cpu: atl=1", "*--repro-backend-tolerance (cpu): unknown tolerance 'atl'*"),
     ("--repro-backend-tolerance=cpu: atol", "*--repro-backend-tolerance: expected key=value*"),
     ("--repro-backend-tolerance=cpu: atol=none", "*--repro-backend-tolerance (cpu): atol can't be None*"),
-    ("--repro-backend=jax-cpu", "*--repro-backend: no backend registered as jax-cpu; known: *torch-cpu*"),
+    ("--repro-backend=jax-cpu", "*--repro-backend: unknown backend 'jax-cpu'; choose from *torch-cpu*"),
 ]
 
 
@@ -215,12 +216,13 @@ def test_marker_beats_cli_beats_ini(inner, ini, args, marker, outcome):
     ("marker", "message"),
     [
         ("atl=0.1", "*test_inner.py::test_x: unknown @pytest.mark.repro argument(s) ?'atl'?*"),
-        ("atol=-1", "*test_inner.py::test_x: @pytest.mark.repro: atol must be a non-negative number*"),
+        ("atol=-1", "*test_inner.py::test_x: @pytest.mark.repro: atol: expected a non-negative number*"),
         ("bitwise='no'", "*test_inner.py::test_x: @pytest.mark.repro: bitwise must be True or False*"),
         ("0.1", "*test_inner.py::test_x: @pytest.mark.repro takes keyword arguments only*"),
         ("framework='jax'", "*test_inner.py::test_x: @pytest.mark.repro framework='jax'*"),
         ("atol=None", "*test_inner.py::test_x: @pytest.mark.repro: atol can't be None*"),
-        ("backends=['cdua']", "*test_inner.py::test_x: @pytest.mark.repro backends=?'cdua'? names no backend*"),
+        ("backends=['cdua']",
+         "*test_x: @pytest.mark.repro backends=?'cdua'?: unknown backend 'cdua'; choose from cpu*"),
     ],
 )
 def test_bad_marker_is_a_usage_error_naming_the_test(inner, expect_usage_error, marker, message):
@@ -235,9 +237,7 @@ def test_marker_tolerance_given_as_text_is_converted(inner):
     inner.run(delta=0.5).assert_outcomes(failed=1)
 
 
-THIRD_PARTY_CONFTEST = """
-import pytest
-from pytest_repro import backends
+THIRD_PARTY_BACKEND = """
 from pytest_repro.backends.torch_cpu import TorchCPU
 
 class TorchXPU(TorchCPU):
@@ -247,24 +247,36 @@ class TorchXPU(TorchCPU):
     def device(self):
         return "cpu"
 
-_patch = pytest.MonkeyPatch()
-
-def pytest_configure(config):
-    # What an entry point in the pytest_repro.backends group adds, without installing a package.
-    _patch.setitem(backends.BUILTIN, "torch-xpu", "conftest:TorchXPU")
-
-def pytest_unconfigure(config):
-    _patch.undo()
+class Liar(TorchCPU):  # registered as torch-liar, but its key says torch-cpu
+    pass
 """
 
 
+def install_entry_points(inner, *lines):
+    """A real distribution with entry points in the pytest_repro.backends group, on the subprocess's path."""
+    inner.pytester.makepyfile(xpu_backend=THIRD_PARTY_BACKEND)
+    info = inner.path / "xpu_backend-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: xpu-backend\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[pytest_repro.backends]\n" + "\n".join(lines) + "\n")
+
+
 def test_a_registered_third_party_backend_is_selectable(inner):
-    inner.pytester.makeconftest(THIRD_PARTY_CONFTEST)
+    install_entry_points(inner, "torch-xpu = xpu_backend:TorchXPU")
     inner.write_marked("bitwise=False")
-    inner.regen()
-    result = inner.run("--repro-backend=torch-xpu", delta=0.005)
+    inner.regen(subprocess=True)
+    result = inner.run("--repro-backend=torch-xpu", delta=0.005, subprocess=True)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["test_inner.py::test_x  output  torch-xpu  torch-cpu  5.00e-03  1.00e-02  PASS"])
+
+
+def test_a_backend_whose_key_differs_from_its_entry_point_name_is_refused(inner):
+    install_entry_points(inner, "torch-liar = xpu_backend:Liar")
+    inner.write_marked("bitwise=False")
+    result = inner.run("--repro-backend=torch-liar", "-rs", subprocess=True)
+    result.assert_outcomes(skipped=1)  # never records into torch-cpu's entry
+    result.stdout.fnmatch_lines(["*registered as 'torch-liar' says its key is 'torch-cpu'*"])
+    assert not (inner.path / "golden").exists()
 
 
 def test_marker_backends_skips_other_backends_with_reason(inner):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -297,10 +298,28 @@ def test_x(repro_golden):
     with pytest.raises(AssertionError):
         repro_golden.check(torch.ones(3))  # no golden: the check fails, the test swallows it
 """)
-    result = inner.run()
-    result.assert_outcomes(passed=1)
+    result = inner.run("--junitxml=junit.xml")
+    # The test itself fails (so JUnit agrees with the exit status), saying the error was caught.
+    result.assert_outcomes(failed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["test_inner.py::test_x  output  torch-cpu  -  *MISSING"])
+    result.stdout.fnmatch_lines(["*repro: a golden check failed (the test caught the error)*",
+                                 "test_inner.py::test_x  output  torch-cpu  -  *MISSING"])
+    case = ElementTree.parse(inner.path / "junit.xml").getroot().find(".//testcase")
+    assert case is not None and case.find("failure") is not None
+    assert "no golden for test_inner.py::test_x [output]" in case.find("failure").text
+
+
+def test_junit_carries_each_check_result_as_a_json_property(inner):
+    inner.write()
+    inner.regen()
+    inner.run("--junitxml=junit.xml", delta=0.5).assert_outcomes(failed=1)
+    inner.run("--junitxml=pass.xml").assert_outcomes(passed=1)
+    for name, status in (("junit.xml", "fail"), ("pass.xml", "pass")):
+        props = ElementTree.parse(inner.path / name).getroot().findall(".//property[@name='repro']")
+        assert len(props) == 1
+        result = json.loads(props[0].get("value"))  # JSON, not a Python repr
+        assert result["status"] == status and result["check"] == "output" and result["backend"] == "torch-cpu"
+        assert result["limit"] == 1e-2
 
 
 def test_regen_refuses_nan_outputs_naming_the_test(inner):
@@ -331,7 +350,7 @@ def test_regen_repairs_a_missing_or_mismatched_array(inner, damage):
     if damage == "delete":
         array.unlink()
     else:  # another array than the entry's: what a regen killed between the two writes leaves
-        from pytest_repro.golden import save_arrays
+        from pytest_repro.store import save_arrays
 
         save_arrays(array, np.zeros(3), None)
     inner.run().assert_outcomes(failed=1)

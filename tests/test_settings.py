@@ -12,47 +12,47 @@ from pytest_repro import settings as st
 from pytest_repro.settings import Settings, Tolerance
 from pytest_repro.strategies import seeds, tolerances
 
-# ---- argparse type callables ----
+# ---- validators: one per kind of value, shared by the command line, ini, the marker and check() ----
 
 
 @pytest.mark.parametrize(("text", "value"), [("0", 0.0), ("1e-3", 1e-3), ("2.5", 2.5), ("inf", math.inf)])
-def test_non_negative_float_accepts(text, value):
-    assert st.non_negative_float(text) == value
+def test_number_accepts(text, value):
+    assert st.number(text) == value
 
 
 @pytest.mark.parametrize(("text", "message"), [
     ("-1e-3", "non-negative"), ("nan", "non-negative"), ("NaN", "non-negative"),
     ("abc", "expected a number"), ("", "expected a number"),
 ])
-def test_non_negative_float_rejects(text, message):
-    with pytest.raises(argparse.ArgumentTypeError, match=message):
-        st.non_negative_float(text)
+def test_number_rejects(text, message):
+    with pytest.raises(ValueError, match=message):
+        st.number(text)
 
 
 @given(seeds())
-def test_seed_value_accepts_every_strategy_seed(seed):
-    assert st.seed_value(str(seed)) == seed
+def test_seed_accepts_every_strategy_seed(seed):
+    assert st.seed(str(seed)) == seed
 
 
 @pytest.mark.parametrize("text", ["0", "42", str(2**32 - 1)])
-def test_seed_value_accepts(text):
-    assert st.seed_value(text) == int(text)
+def test_seed_accepts(text):
+    assert st.seed(text) == int(text)
 
 
 @pytest.mark.parametrize(("text", "message"), [
     ("-1", r"\[0, 2\*\*32\)"), (str(2**32), r"\[0, 2\*\*32\)"), ("1.5", "integer seed"), ("seed", "integer seed"),
 ])
-def test_seed_value_rejects(text, message):
-    with pytest.raises(argparse.ArgumentTypeError, match=message):
-        st.seed_value(text)
+def test_seed_rejects(text, message):
+    with pytest.raises(ValueError, match=message):
+        st.seed(text)
 
 
 def test_positive_int():
     assert st.positive_int("4096") == 4096
     for bad in ("0", "-3"):
-        with pytest.raises(argparse.ArgumentTypeError, match="positive"):
+        with pytest.raises(ValueError, match="positive"):
             st.positive_int(bad)
-    with pytest.raises(argparse.ArgumentTypeError, match="whole number"):
+    with pytest.raises(ValueError, match="whole number"):
         st.positive_int("1.5")
 
 
@@ -60,16 +60,16 @@ def test_positive_int():
     ("1", True), ("TRUE", True), (" yes ", True), ("on", True),
     ("0", False), ("false", False), ("No", False), ("off", False),
 ])
-def test_bool_text(text, value):
-    assert st.bool_text(text) is value
+def test_boolean(text, value):
+    assert st.boolean(text) is value
 
 
-def test_bool_text_rejects():
-    with pytest.raises(argparse.ArgumentTypeError, match="'maybe'"):
-        st.bool_text("maybe")
+def test_boolean_rejects():
+    with pytest.raises(ValueError, match="'maybe'"):
+        st.boolean("maybe")
 
 
-# ---- backend_list ----
+# ---- backend words ----
 
 
 @pytest.mark.parametrize(("text", "value"), [
@@ -79,26 +79,43 @@ def test_bool_text_rejects():
     ("auto", ("auto",)),
     ("mindspore-cpu,torch-ascend", ("mindspore-cpu", "torch-ascend")),
 ])
-def test_backend_list_accepts(text, value):
-    assert st.backend_list(text) == value
+def test_backend_words_accepts(text, value):
+    assert st.backend_words(text) == value
 
 
 @pytest.mark.parametrize("text", ["", " ", ",", " , ,"])
-def test_backend_list_rejects_empty(text):
-    with pytest.raises(argparse.ArgumentTypeError, match="expected a backend name"):
-        st.backend_list(text)
+def test_backend_words_rejects_empty(text):
+    with pytest.raises(ValueError, match="expected a backend name"):
+        st.backend_words(text)
 
 
 @pytest.mark.parametrize("text", ["gpu", "cpu,gpu", "CPU", "Jax-CPU", "a-b-c!"])
-def test_backend_list_rejects_unknown_naming_it(text):
+def test_backend_words_rejects_unknown_naming_it(text):
     bad = [name for name in text.split(",") if name not in ("cpu",)][0]
-    with pytest.raises(argparse.ArgumentTypeError, match=f"unknown backend '{bad}'.*mindspore-cpu"):
-        st.backend_list(text)
+    with pytest.raises(ValueError, match=f"unknown backend '{bad}'.*mindspore-cpu"):
+        st.backend_words(text)
 
 
-def test_every_alias_is_a_framework_device_pair():
-    assert st.ALIASES["mindspore-cpu"] == ("cpu", "mindspore")
-    assert set(st.ALIASES) == {f"{fw}-{dev}" for fw in st.FRAMEWORKS for dev in st.DEVICE_NAMES}
+def test_backend_words_come_from_the_registry():
+    from pytest_repro.backends import registry
+
+    for key in registry():
+        assert st.backend_words(key) == (key,)
+        assert st.backend_words(key.device) == (key.device,)
+
+
+@pytest.mark.parametrize("value", [True, 1.5, "x", -1])
+def test_every_source_gets_the_same_seed_rule(value):
+    # The option, the ini key and repro_generator(seed=...) share this one validator.
+    with pytest.raises(ValueError, match="seed"):
+        st.seed(value)
+
+
+def test_argtype_turns_a_validator_into_an_argparse_type():
+    parse = st.argtype(st.number, "atol")
+    assert parse("0.5") == 0.5
+    with pytest.raises(argparse.ArgumentTypeError, match="non-negative"):
+        parse("-1")
 
 
 # ---- tolerance kwargs and per-backend tables ----
@@ -106,7 +123,7 @@ def test_every_alias_is_a_framework_device_pair():
 
 @given(tolerances())
 def test_strategy_tolerances_are_valid_and_merge(kwargs):
-    assert st.check_tolerance_kwargs(kwargs, "here") == kwargs
+    assert st.tolerance_overrides(kwargs, "here") == kwargs
     merged = Tolerance().merged(**kwargs)
     for key, value in kwargs.items():
         assert getattr(merged, key) == value
@@ -114,18 +131,18 @@ def test_strategy_tolerances_are_valid_and_merge(kwargs):
 
 @pytest.mark.parametrize(("values", "message"), [
     ({"atl": 1}, "here: unknown tolerance 'atl'; known: atol"),
-    ({"atol": -1}, "here: atol must be a non-negative number"),
-    ({"rtol": math.nan}, "here: rtol must be a non-negative number"),
-    ({"cosine": "tiny"}, "here: cosine must be a number"),
+    ({"atol": -1}, "here: atol: expected a non-negative number"),
+    ({"rtol": math.nan}, "here: rtol: expected a non-negative number"),
+    ({"cosine": "tiny"}, "here: cosine: expected a number"),
     ({"bitwise": 1}, "here: bitwise must be True or False"),
 ])
-def test_check_tolerance_kwargs_rejects(values, message):
+def test_tolerance_overrides_rejects(values, message):
     with pytest.raises(ValueError, match=message):
-        st.check_tolerance_kwargs(values, "here")
+        st.tolerance_overrides(values, "here")
 
 
-def test_check_tolerance_kwargs_converts_text_and_keeps_none():
-    assert st.check_tolerance_kwargs({"atol": "2e-2", "max_linf": None}, "x") == {"atol": 0.02, "max_linf": None}
+def test_tolerance_overrides_converts_text_and_keeps_none():
+    assert st.tolerance_overrides({"atol": "2e-2", "max_linf": None}, "x") == {"atol": 0.02, "max_linf": None}
 
 
 def test_backend_tolerances_parses_lines():
@@ -145,7 +162,7 @@ def test_backend_tolerances_parses_lines():
     ("cuda atol=1", "expected 'BACKEND: key=value ...'"),
     ("cuda: atol", "expected key=value in"),
     ("cuda: tol=1", r"\(cuda\): unknown tolerance 'tol'"),
-    ("cuda: atol=-2", r"\(cuda\): atol must be a non-negative number"),
+    ("cuda: atol=-2", r"\(cuda\): atol: expected a non-negative number"),
     ("cuda: bitwise=maybe", r"\(cuda\): .*bitwise"),
 ])
 def test_backend_tolerances_errors_name_where(line, message):
@@ -197,8 +214,8 @@ def test_backend_tolerance_lines_for_one_backend_merge():
 @pytest.mark.parametrize("key", ["atol", "rtol"])
 def test_only_optional_limits_can_be_none(key):
     with pytest.raises(ValueError, match=f"{key} can't be None"):
-        st.check_tolerance_kwargs({key: None}, "here")
-    assert st.check_tolerance_kwargs({"max_linf": None, "cosine": None}, "here") == {"max_linf": None, "cosine": None}
+        st.tolerance_overrides({key: None}, "here")
+    assert st.tolerance_overrides({"max_linf": None, "cosine": None}, "here") == {"max_linf": None, "cosine": None}
 
 
 def test_tolerance_for_defaults_and_base():
@@ -215,12 +232,12 @@ def test_replay_flags_parse_back_to_the_same_settings():
     settings = Settings(backends=("cuda", "mindspore-cpu"), seed=1234, deterministic=False,
                         cli_tolerance={"max_linf": 0.25, "atol": 1e-05, "cosine": 3e-7})
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repro-backend", type=st.backend_list)
-    parser.add_argument("--repro-seed", type=st.seed_value)
+    parser.add_argument("--repro-backend", type=st.argtype(st.backend_words, "backend"))
+    parser.add_argument("--repro-seed", type=st.argtype(st.seed, "seed"))
     parser.add_argument("--repro-deterministic", action="store_true", default=None)
     parser.add_argument("--repro-no-deterministic", dest="repro_deterministic", action="store_false")
     for name in ("atol", "rtol", "max-linf", "cosine"):
-        parser.add_argument(f"--repro-{name}", type=st.non_negative_float)
+        parser.add_argument(f"--repro-{name}", type=st.argtype(st.number, name))
     args = parser.parse_args(settings.replay_flags().split())
     assert args.repro_backend == settings.backends
     assert args.repro_seed == 1234

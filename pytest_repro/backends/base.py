@@ -8,6 +8,7 @@ backend imports nothing heavy; frameworks are imported inside the methods that n
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import importlib.util
 import os
@@ -15,7 +16,10 @@ import platform
 from collections.abc import Iterator
 from typing import Any
 
+from ..identity import BackendKey
 
+
+@functools.cache  # versions don't change within a session; the look-up scans every installed package
 def dist_version(name: str) -> str | None:
     """A distribution's version without importing it."""
     try:
@@ -32,6 +36,7 @@ def has_module(name: str) -> bool:
         return False
 
 
+@functools.cache
 def cpu_name() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -64,15 +69,19 @@ class Backend:
 
     framework: str = ""
     device_kind: str = ""  # cpu, cuda, ascend
+    # Set by the plugin from --repro-precision-mode before setup(); Ascend backends apply it.
+    precision_mode: str = "must_keep_origin_dtype"
 
     @property
-    def key(self) -> str:
-        return f"{self.framework}-{self.device_kind}"
+    def key(self) -> BackendKey:
+        """``torch-cuda``: names this backend's entries in goldens and reports."""
+        return BackendKey.of(self.framework, self.device_kind)
 
     @property
     def name(self) -> str:
-        """The backend's name in reports and goldens (``torch-cuda``): the same as :attr:`key`."""
-        return self.key
+        """The backend's name in reports and goldens: its :attr:`key` as text. (What a user types,
+        ``--repro-backend=cuda``, is the key's :attr:`~pytest_repro.identity.BackendKey.word`.)"""
+        return str(self.key)
 
     @property
     def device(self) -> str:
@@ -108,7 +117,7 @@ class Backend:
     def fingerprint(self) -> dict[str, Any]:
         """What decides bitwise equality: versions, device name, threads, determinism flags."""
         return {
-            "backend": self.key,
+            "backend": str(self.key),
             "python": platform.python_version(),
             "machine": platform.machine(),
             "numpy": dist_version("numpy"),

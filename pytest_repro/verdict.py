@@ -1,4 +1,8 @@
-"""Compare an output with its golden: metrics, limits, and a verdict a person can act on."""
+"""The one comparison rule: metrics, limits and a verdict, for a check against its golden and for two runs.
+
+``repro_golden.check()`` and ``python -m pytest_repro compare`` both call :func:`judge`, with the same
+:class:`~pytest_repro.tolerance.Tolerance`, so the two can never disagree about one pair of outputs.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .settings import Tolerance
+from .results import LimitRow
+from .tolerance import Tolerance
 
 WORST = 3
 
@@ -17,22 +22,28 @@ class Verdict:
     passed: bool
     reasons: list[str] = field(default_factory=list)
     metrics: dict[str, float | None] = field(default_factory=dict)
-    # (metric, value, limit, ok) rows, in the order a failure message lists them
-    limits: list[tuple[str, float, float | None, bool]] = field(default_factory=list)
+    limits: list[LimitRow] = field(default_factory=list)
+    limit: float | None = None  # the L_inf this check was held to (Tolerance.linf_limit), set once here
     worst: list[dict[str, Any]] = field(default_factory=list)
     coverage: str = "full"  # "full", "sample" (L_inf over a strided sample) or "summary"
     bitwise: bool = False
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "passed": self.passed,
-            "reasons": self.reasons,
-            "metrics": self.metrics,
-            "limits": [{"metric": m, "value": v, "limit": lim, "ok": ok} for m, v, lim, ok in self.limits],
-            "worst": self.worst,
-            "coverage": self.coverage,
-            "bitwise": self.bitwise,
-        }
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: an output's summary and the values kept of it.
+
+    ``values`` is the whole output flattened (``index`` None) or the values at the flat ``index``.
+    """
+
+    summary: dict[str, Any]
+    values: np.ndarray | None
+    index: np.ndarray | None = None
+
+
+def same_environment(key_a: str, fingerprint_a: Any, key_b: str, fingerprint_b: Any) -> bool:
+    """Where a changed hash means "not reproducible": same backend and identical, known fingerprints."""
+    return key_a == key_b and bool(fingerprint_a) and fingerprint_a == fingerprint_b
 
 
 def _flat64(x: np.ndarray) -> np.ndarray:
@@ -102,76 +113,85 @@ def _worst(a: np.ndarray, e: np.ndarray, diff: np.ndarray, flat_index: np.ndarra
     return rows
 
 
-def compare(
-    actual: np.ndarray,
-    dtype: str,
-    golden: dict[str, Any],
-    stored: np.ndarray | None,
-    stored_index: np.ndarray | None,
-    tol: Tolerance,
-    same_environment: bool,
-    actual_hash: str,
-) -> Verdict:
-    """``golden`` is the entry's summary; ``stored`` the kept array, or a sample at ``stored_index``."""
-    v = Verdict(passed=True)
-    if actual.dtype.kind in "fc" and not np.isfinite(actual).all():
-        nan = int(np.isnan(actual).sum())
-        inf = int(np.isinf(actual).sum())
-        v.passed = False
-        v.reasons.append(f"output has {nan} NaN and {inf} Inf values")
+def _aligned(actual: Side, expected: Side) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | str | None:
+    """The two value arrays at the same positions, and those positions; a reason when they can't be."""
+    if expected.values is None or actual.values is None:
+        return None
+    a, e = actual.values.reshape(-1), expected.values.reshape(-1)
+    if expected.index is None:
+        if actual.index is not None:
+            return "the output was kept as a sample but the reference whole (different --repro-array-limit)"
+        return (a, e, None) if a.size == e.size else None  # a kept array of another size: summary only
+    if actual.index is None:
+        return a[expected.index], e, expected.index
+    if not np.array_equal(actual.index, expected.index):
+        return "the two runs kept different parts of the output (different --repro-array-limit)"
+    return a, e, expected.index
+
+
+def judge(actual: Side, expected: Side, tol: Tolerance, same_environment: bool) -> Verdict:
+    """Hold ``actual`` to ``expected`` (a golden entry, or the reference run) within ``tol``."""
+    v = Verdict(passed=False)
+    got, ref = actual.summary, expected.summary
+    if not got.get("finite", True):
+        v.reasons.append(f"output has {got.get('nan', '?')} NaN and {got.get('inf', '?')} Inf values")
         return v
-    if list(actual.shape) != golden["shape"]:
-        v.passed = False
-        v.reasons.append(f"shape changed: golden {tuple(golden['shape'])}, now {actual.shape}")
+    if list(got["shape"]) != list(ref["shape"]):
+        v.reasons.append(f"shape changed: golden {tuple(ref['shape'])}, now {tuple(got['shape'])}")
         return v
-    if dtype != golden["dtype"]:
-        v.passed = False
+    if got["dtype"] != ref["dtype"]:
         v.reasons.append(
-            f"dtype changed: golden {golden['dtype']}, now {dtype} (a different precision is a different "
+            f"dtype changed: golden {ref['dtype']}, now {got['dtype']} (a different precision is a different "
             "result, not a drift: record it with --repro-regen or cast the output)"
         )
         return v
-    v.bitwise = actual_hash == golden["hash"]
-    whole = _flat64(actual)
-    abs_sum = float(np.abs(whole).sum())
-    n = max(actual.size, 1)
+    v.bitwise = got["hash"] == ref["hash"]
+    aligned = _aligned(actual, expected)
+    if isinstance(aligned, str):
+        v.reasons.append(aligned)
+        return v
+    shape = tuple(got["shape"])
+    n = max(int(got["size"]), 1)
     linf: float | None = None
-    if stored is not None:
-        v.coverage = "full" if stored_index is None else "sample"
-        a = whole if stored_index is None else whole[stored_index]
-        e = _flat64(stored)
-        diff = np.abs(a - e)
-        v.metrics = _metrics(a, e, diff)
+    if aligned is not None:
+        a_values, e_values, index = aligned
+        a64, e64 = np.asarray(a_values, dtype=np.float64), np.asarray(e_values, dtype=np.float64)
+        v.coverage = "full" if index is None else "sample"
+        diff = np.abs(a64 - e64)
+        v.metrics = _metrics(a64, e64, diff)
         linf = float(diff.max()) if diff.size else 0.0
-        bad = int((diff > tol.atol + tol.rtol * np.abs(e)).sum())
+        bad = int((diff > tol.atol + tol.rtol * np.abs(e64)).sum())
+        largest = float(np.abs(e64).max(initial=0))
+        v.limit = tol.linf_limit(largest)
         label = "L_inf" if v.coverage == "full" else "L_inf (sampled)"
-        limit = tol.atol + tol.rtol * float(np.abs(e).max(initial=0))
-        v.limits.append((label, linf, limit, bad == 0))
+        v.limits.append(LimitRow(label, linf, tol.atol + tol.rtol * largest, bad == 0))
         if bad:
             v.reasons.append(f"{bad} of {diff.size} compared values outside atol={tol.atol:g} rtol={tol.rtol:g}")
-        v.worst = _worst(a, e, diff, stored_index, actual.shape)
+        v.worst = _worst(a64, e64, diff, index, shape)
     else:
         v.coverage = "summary"
-    abs_sum_delta = abs(abs_sum - golden.get("abs_sum", 0.0))
+        v.limit = tol.linf_limit(0.0)
+    abs_sum, ref_sum = float(got.get("abs_sum", 0.0)), float(ref.get("abs_sum", 0.0))
+    abs_sum_delta = abs(abs_sum - ref_sum)
     v.metrics.update(abs_sum=abs_sum, abs_sum_delta=abs_sum_delta)
     if v.coverage != "full":
         # |sum|a| - sum|e|| <= n * L_inf, so this is a sound bound where only part of the array is kept.
         per_value = abs_sum_delta / n
-        # The golden's abs-sum is rounded to 7 significant digits: allow that rounding too.
-        allowed = tol.atol + (tol.rtol + 5e-7) * abs(golden.get("abs_sum", 0.0)) / n + 1e-7
+        # Both abs-sums are rounded to 7 significant digits in their summaries: allow that rounding too.
+        allowed = tol.atol + (tol.rtol + 1e-6) * max(abs(ref_sum), abs(abs_sum)) / n + 1e-7
         ok = per_value <= allowed
-        v.limits.append(("abs-sum delta / size", per_value, allowed, ok))
+        v.limits.append(LimitRow("abs-sum delta / size", per_value, allowed, ok))
         if not ok:
             v.reasons.append("abs-sum moved more than atol per value")
     if tol.max_linf is not None and linf is not None:
         ok = linf <= tol.max_linf
-        v.limits.append(("L_inf ceiling (max_linf)", linf, tol.max_linf, ok))
+        v.limits.append(LimitRow("L_inf ceiling (max_linf)", linf, tol.max_linf, ok))
         if not ok:
             v.reasons.append(f"L_inf {linf:.3g} exceeds the ceiling max_linf={tol.max_linf:g}")
     cosine = v.metrics.get("cosine")
     if tol.cosine is not None and cosine is not None:
         ok = cosine <= tol.cosine
-        v.limits.append(("cosine distance", cosine, tol.cosine, ok))
+        v.limits.append(LimitRow("cosine distance", cosine, tol.cosine, ok))
         if not ok:
             v.reasons.append(f"cosine distance {cosine:.3g} exceeds {tol.cosine:g}")
     if same_environment and tol.bitwise and not v.bitwise:

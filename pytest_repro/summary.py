@@ -32,6 +32,8 @@ def summarize(array: np.ndarray, dtype: str) -> dict[str, Any]:
         "hash": sha256(array),
         "finite": finite,
     }
+    if not finite:  # counted here so a verdict can say what is wrong without the array
+        summary.update(nan=int(np.isnan(wide).sum()), inf=int(np.isinf(wide).sum()))
     if flat.size and finite:
         summary.update(
             abs_sum=_num(np.abs(wide).sum()),

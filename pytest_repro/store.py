@@ -1,4 +1,4 @@
-"""Golden files: one readable JSON per test, arrays beside it in ``.npz``.
+"""The golden store: one readable JSON per test, arrays beside it in ``.npz``.
 
 Layout: ``<golden_dir>/<test module path>/<test name>.json`` holding, per check name and per
 backend key, the summary, the seed, the environment fingerprint and the name of the array file.
@@ -9,11 +9,9 @@ a crash never leaves half a golden behind.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
-import re
 import tempfile
 import time
 import zipfile
@@ -24,39 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from .checksum import sha256
+from .identity import BackendKey, safe_name
+from .summary import sha256
 
 FORMAT = 1
 SUMMARY_KEYS = ("shape", "dtype", "size", "hash")  # what a comparison can't do without
-_UNSAFE = re.compile(r"[^A-Za-z0-9._\-\[\]=+,@]")
-_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
-MAX_NAME = 100
 
 
 class GoldenError(Exception):
     """A golden file that can't be used; the message names the file and what to do."""
-
-
-def safe_name(text: str) -> str:
-    """A file name valid on Linux, macOS and Windows; a hash suffix keeps altered names unique.
-
-    Names with capitals get the suffix too: macOS and Windows file systems ignore case, so
-    ``test[A]`` and ``test[a]`` would otherwise share one file there.
-    """
-    name = _UNSAFE.sub("_", text).rstrip(". ")
-    if name.split(".")[0].lower() in _WINDOWS_RESERVED:
-        name = "_" + name
-    if name != text or len(name) > MAX_NAME or name != name.lower():
-        digest = hashlib.sha1(text.encode()).hexdigest()[:8]
-        name = f"{name[: MAX_NAME - 9]}-{digest}"
-    return name or "_"
-
-
-def golden_path(golden_dir: Path, test_id: str) -> Path:
-    """``tests/test_x.py::TestA::test_b[1]`` -> ``golden_dir/tests/test_x/TestA.test_b[1].json``."""
-    module, _, rest = test_id.partition("::")
-    parts = [safe_name(p) for p in Path(module).with_suffix("").parts if p not in ("", ".", "..")]
-    return golden_dir.joinpath(*parts, safe_name(rest.replace("::", ".")) + ".json")
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -168,6 +142,19 @@ class GoldenFile:
                 "from version control, or run pytest --repro-regen"
             )
         return entry
+
+    def lookup(self, check: str, key: BackendKey) -> tuple[dict[str, Any] | None, BackendKey]:
+        """The entry to compare ``key``'s output with, and whose it is.
+
+        A device with no entry of its own is compared with its framework's CPU entry (documented
+        fallback), under the tolerance configured for the device.
+        """
+        entry = self.entry(check, key)
+        if entry is None and key != key.fallback:
+            fallback = self.entry(check, key.fallback)
+            if fallback is not None:
+                return fallback, key.fallback
+        return entry, key
 
     def backends(self, check: str) -> list[str]:
         return sorted(self.data["checks"].get(check, {}))

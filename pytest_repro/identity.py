@@ -1,0 +1,120 @@
+"""Identities as values: which backend (:class:`BackendKey`) and which test (:class:`TestLocation`).
+
+Each is parsed once and then asked, never rebuilt by string surgery elsewhere. Standard library only:
+``plugin.py`` imports this at start-up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+# A test names no framework unless its marker does: PyTorch is what diffusers runs on.
+DEFAULT_FRAMEWORK = "torch"
+# The device words a user types (--repro-backend=cuda) that pick the test's own framework.
+DEVICE_WORDS = ("cpu", "cuda", "ascend")
+_KEY = re.compile(r"[a-z0-9_]+-[a-z0-9_]+")
+
+
+class BackendKey(str):
+    """``framework-device`` (``torch-cuda``): names a backend's entries in goldens and reports.
+
+    A ``str``, so it prints, compares and travels through JSON and xdist as the plain text it is.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, text: str) -> BackendKey:
+        if not isinstance(text, str) or not _KEY.fullmatch(text):
+            raise ValueError(f"{text!r} is not a backend key (framework-device, lower case: torch-cuda)")
+        return super().__new__(cls, text)
+
+    @classmethod
+    def of(cls, framework: str, device: str) -> BackendKey:
+        return cls(f"{framework}-{device}")
+
+    @classmethod
+    def for_word(cls, word: str, framework: str) -> BackendKey | None:
+        """What a ``--repro-backend`` word selects for a test on ``framework``.
+
+        A device word (``cuda``) takes the test's framework; a key (``mindspore-cpu``) is itself, or
+        ``None`` when it pins another framework.
+        """
+        if "-" not in word:
+            return cls.of(framework, word)
+        key = cls(word)
+        return key if key.framework == framework else None
+
+    @property
+    def framework(self) -> str:
+        return self.split("-", 1)[0]
+
+    @property
+    def device(self) -> str:
+        return self.split("-", 1)[1]
+
+    @property
+    def fallback(self) -> BackendKey:
+        """The entry a backend without its own is compared with: its framework's CPU entry."""
+        return BackendKey.of(self.framework, "cpu")
+
+    @property
+    def word(self) -> str:
+        """The shortest ``--repro-backend`` value that selects this key for a test of its framework."""
+        return self.device if self.device in DEVICE_WORDS else str(self)
+
+
+# ---- file names ----
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._\-\[\]=+,@]")
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+MAX_NAME = 100
+
+
+def safe_name(text: str) -> str:
+    """A file name valid on Linux, macOS and Windows; a hash suffix keeps altered names unique.
+
+    Names with capitals get the suffix too: macOS and Windows file systems ignore case, so
+    ``test[A]`` and ``test[a]`` would otherwise share one file there.
+    """
+    name = _UNSAFE.sub("_", text).rstrip(". ")
+    if name.split(".")[0].lower() in _WINDOWS_RESERVED:
+        name = "_" + name
+    if name != text or len(name) > MAX_NAME or name != name.lower():
+        digest = hashlib.sha1(text.encode()).hexdigest()[:8]
+        name = f"{name[: MAX_NAME - 9]}-{digest}"
+    return name or "_"
+
+
+def golden_path(golden_dir: Path, test_id: str) -> Path:
+    """``tests/test_x.py::TestA::test_b[1]`` -> ``golden_dir/tests/test_x/TestA.test_b[1].json``."""
+    module, _, rest = test_id.partition("::")
+    parts = [safe_name(p) for p in Path(module).with_suffix("").parts if p not in ("", ".", "..")]
+    return golden_dir.joinpath(*parts, safe_name(rest.replace("::", ".")) + ".json")
+
+
+@dataclass(frozen=True)
+class TestLocation:
+    """One test, computed once: its pytest node id, its golden id and its golden file.
+
+    The golden id is the node id without the ``repro_backend`` parameter, so every backend of a test
+    shares one golden file (``test_x[cpu]`` and ``test_x[cuda]`` both live in ``test_x.json``).
+    """
+
+    __test__ = False  # not a test class, whatever its name says to pytest
+
+    nodeid: str
+    golden_id: str
+    golden_path: Path
+
+    @classmethod
+    def of(cls, nodeid: str, backend_param: str | None, golden_dir: Path) -> TestLocation:
+        golden_id = nodeid
+        if backend_param is not None:
+            if nodeid.endswith(f"[{backend_param}]"):
+                golden_id = nodeid[: -len(backend_param) - 2]
+            elif nodeid.endswith(f"-{backend_param}]"):
+                golden_id = nodeid[: -len(backend_param) - 2] + "]"
+        return cls(nodeid, golden_id, golden_path(golden_dir, golden_id))
