@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .environment import fingerprint_diff
-from .report.terminal import fmt_metric
+from .report import fmt_metric
 from .results import CheckResult, RunReport
 from .store import GoldenError, load_arrays
 from .verdict import Side, Verdict, judge, same_environment

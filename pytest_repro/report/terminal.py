@@ -8,6 +8,7 @@ from typing import Any
 from ..environment import versions
 from ..results import RunReport
 from ..settings import Settings
+from . import fmt_metric
 
 
 def header_lines(settings: Settings) -> list[str]:
@@ -20,10 +21,6 @@ def header_lines(settings: Settings) -> list[str]:
         f"repro replay: pytest {settings.replay_flags()}",
         f"repro versions: {found}; OMP_NUM_THREADS={threads}",
     ]
-
-
-def fmt_metric(value: Any) -> str:
-    return "-" if value is None else f"{value:.2e}"
 
 
 def render_table(report: RunReport) -> list[str]:
