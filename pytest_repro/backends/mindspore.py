@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from . import precision
 from .base import Backend, cann_version, cpu_name, dist_version, has_module
 
 # mindone releases whose pipelines use mindspore.mint ops without CPU kernels ("The kernel Arange
@@ -40,6 +41,8 @@ def deterministic_state() -> bool:
 class MindSporeBackend(Backend):
     framework = "mindspore"
     ms_device = ""  # the name mindspore.set_device takes
+    # The plugin sets this from --repro-precision-mode before setup(); "vendor" pins nothing.
+    precision_mode = precision.DEFAULT_MODE
 
     def _device_reason(self, mindspore: Any) -> str | None:
         return None
@@ -72,16 +75,17 @@ class MindSporeBackend(Backend):
 
         current = getattr(mindspore, "get_current_device", None)
         try:
-            if current is not None and getattr(current(), "device_target", None) == self.ms_device:
-                return None
-            mindspore.set_device(self.ms_device)
+            if current is None or getattr(current(), "device_target", None) != self.ms_device:
+                mindspore.set_device(self.ms_device)
         except RuntimeError as exc:
             # MindSpore fixes the device once per process: running on another one would record this
             # backend's golden from the wrong device.
             fixed = getattr(current(), "device_target", "another device") if current is not None else "another device"
             return (f"backend {self.key}: this process already runs MindSpore on {fixed} "
                     f"(mindspore.set_device({self.ms_device!r}): {exc}); run {self.key} in its own pytest run")
-        return None
+        # A MindSpore without the op_precision setters this mode needs skips here, before the test,
+        # rather than fail inside it.
+        return precision.mindspore_reason(mindspore, self.device_kind, self.precision_mode)
 
     def seed_all(self, seed: int) -> None:
         import mindspore
@@ -95,19 +99,24 @@ class MindSporeBackend(Backend):
 
     @contextlib.contextmanager
     def deterministic(self, enabled: bool) -> Iterator[None]:
-        # mindspore.set_deterministic may be called once per process (a second call raises), and
-        # can't be undone: switch it on the first time it is asked for, and keep it on.
-        if enabled and not deterministic_state():
+        if enabled:
             import mindspore
 
-            try:
-                mindspore.set_deterministic(True)
-            except RuntimeError as exc:
-                raise DeterminismUnavailable(
-                    "MindSpore determinism can be set once per process and this process already set it "
-                    f"off ({exc}); run this test in its own process (pytest -p no:xdist -k ...) or with "
-                    "--repro-deterministic for the whole run"
-                ) from None
+            # mindspore.set_deterministic may be called once per process (a second call raises), and
+            # can't be undone: switch it on the first time it is asked for, and keep it on.
+            if not deterministic_state():
+                try:
+                    mindspore.set_deterministic(True)
+                except RuntimeError as exc:
+                    raise DeterminismUnavailable(
+                        "MindSpore determinism can be set once per process and this process already set it "
+                        f"off ({exc}); run this test in its own process (pytest -p no:xdist -k ...) or with "
+                        "--repro-deterministic for the whole run"
+                    ) from None
+            # The op_precision setters follow the same rule (MindSpore raises "can not be set
+            # repeatedly" for a second, different value): pinned here, under determinism only, so
+            # --repro-no-deterministic keeps the vendor's defaults as it keeps torch's TF32.
+            precision.pin_mindspore(mindspore, self.device_kind, self.precision_mode)
         yield
 
     def fingerprint(self) -> dict[str, Any]:
@@ -123,6 +132,7 @@ class MindSporeBackend(Backend):
             threads=int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1),
             device_name=self._device_name(mindspore),
         )
+        fp.update(precision.mindspore_fingerprint(self.device_kind))  # Ascend: HF32, mode; GPU: TF32
         if self.device_kind == "ascend":
             fp["cann"] = cann_version()
         return fp
