@@ -139,6 +139,7 @@ BAD_OPTIONS = [
     ("--repro-backend-tolerance=cpu: atol", "*--repro-backend-tolerance: expected key=value*"),
     ("--repro-backend-tolerance=cpu: atol=none", "*--repro-backend-tolerance (cpu): atol can't be None*"),
     ("--repro-backend=jax-cpu", "*--repro-backend: unknown backend 'jax-cpu'; choose from *torch-cpu*"),
+    ("--repro-precision-mode=fp8", "*--repro-precision-mode: unknown precision mode 'fp8'; choose one of vendor*"),
 ]
 
 
@@ -157,6 +158,7 @@ BAD_INI = [
     ("repro_max_linf = x", "*repro_max_linf = 'x' in *tox.ini*"),
     ("repro_deterministic = maybe", "*repro_deterministic = 'maybe' in *tox.ini: expected true or false*"),
     ("repro_array_limit = -4", "*repro_array_limit = '-4' in *tox.ini*positive*"),
+    ("repro_precision_mode = fast", "*repro_precision_mode = 'fast' in *tox.ini: unknown precision mode 'fast'*"),
     ("repro_backend_tolerances = gpu atol=1", "*repro_backend_tolerances in *tox.ini: expected 'BACKEND*"),
     ("repro_backend_tolerances = cuda: cosine=-2", "*repro_backend_tolerances in *tox.ini (cuda): cosine*"),
 ]
@@ -305,3 +307,19 @@ def test_bad_marker_under_xdist_fails_the_test_with_the_message(inner):
     result = inner.run("-n", "2", subprocess=True)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*test_inner.py::test_x: unknown @pytest.mark.repro argument(s) ?'atl'?*"])
+
+
+@pytest.mark.parametrize(("args", "ini", "mode"), [
+    ((), (), "must_keep_origin_dtype"),
+    (("--repro-precision-mode=vendor",), (), "vendor"),
+    ((), ("repro_precision_mode = force_fp32",), "force_fp32"),
+    (("--repro-precision-mode=allow_fp32_to_fp16",), ("repro_precision_mode = force_fp32",), "allow_fp32_to_fp16"),
+])
+def test_precision_mode_reaches_the_backend_and_the_replay_line(inner, args, ini, mode):
+    if ini:
+        inner.ini(*ini)
+    inner.write(f"def test_mode(repro_backend):\n    assert repro_backend.precision_mode == {mode!r}\n")
+    result = inner.run(*args)
+    result.assert_outcomes(passed=1)
+    replay = [line for line in result.stdout.lines if line.startswith("repro replay:")]
+    assert (f"--repro-precision-mode={mode}" in replay[0]) is (mode != "must_keep_origin_dtype")
