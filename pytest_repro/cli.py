@@ -43,12 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     suite.add_argument("pytest_args", nargs=argparse.REMAINDER)
     ckpt = sub.add_parser("make-checkpoints", help="write the tiny checkpoints the suite loads")
     ckpt.add_argument("--root", type=Path, default=PACKAGE / "suite" / "checkpoints")
-    cmp = sub.add_parser("compare", help="compare the same checks across two --repro-report JSON files")
-    cmp.add_argument("reports", nargs=2, type=Path, metavar="REPORT.json")
+    cmp = sub.add_parser("compare", help="gate the same checks across --repro-report JSON files of many runners")
+    cmp.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json",
+                     help="two or more reports; the last is the reference unless --reference names one")
+    cmp.add_argument("--reference", type=Path, default=None, help="the report the others are compared with")
     cmp.add_argument("--atol", type=argtype(number, "number"), default=None,
-                     help="L_inf limit (default: each check's own atol)")
+                     help="L_inf limit (default: each check's own tolerance)")
     cmp.add_argument("--cosine", type=argtype(number, "number"), default=None,
                      help="cosine distance limit (default: each check's own cosine)")
+    cmp.add_argument("--strict", action="store_true", help="fail a check that a runner or the reference lacks")
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["suite"]:  # everything after "suite" belongs to pytest, options included
         return run_suite(argv[1:])
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return make_checkpoints(args.root)
     from .compare_runs import compare_reports
 
-    return compare_reports(args.reports[0], args.reports[1], args.atol, args.cosine)
+    return compare_reports(args.reports, args.atol, args.cosine, strict=args.strict, reference=args.reference)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,21 @@
-"""``python -m pytest_repro compare A.json B.json``: the same checks, two runs, two machines.
+"""``python -m pytest_repro compare RUN.json ... REF.json``: one gate over the reports of many runners.
 
-Each run writes its JSON results with ``--repro-report`` (outputs kept beside it in ``*.arrays/``).
-A pair is judged by the same rule as an in-run check (:func:`~pytest_repro.verdict.judge`) under A's
-own tolerance (``--atol`` / ``--cosine`` override it), with B as the reference. Checks are paired by
-test, check and backend, then by test and check, then by an explicit check name alone, so a PyTorch
-test and a MindSpore test that name their check alike (``check(image, name="ddim")``) meet.
-The exit code is 1 when a pair drifts beyond its limits, 2 when nothing could be paired.
+Each runner writes its JSON results with ``--repro-report`` (outputs kept beside it in ``*.arrays/``).
+The last report is the reference (B in ``compare A.json B.json``; ``--reference`` picks another).
+Every other runner's checks are paired with the reference's and judged by the same rule as an in-run
+check (:func:`~pytest_repro.verdict.judge`) under the runner's own tolerance (``--atol`` / ``--cosine``
+override it). Checks pair by test, check and backend, then by test and check, then by an explicit check
+name alone, so a PyTorch test and a MindSpore test that name their check alike (``check(image,
+name="ddim")``) meet; a looser pairing is shown. The matrix shows each runner against its own golden
+and against the reference. Exit 1 on any drift (in a runner or against the reference) or, with
+``--strict``, any check missing on a runner; exit 2 on an unreadable report or when nothing pairs.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +26,27 @@ from .store import GoldenError, load_arrays
 from .verdict import Side, Verdict, judge, same_environment
 
 Pair = tuple[CheckResult, CheckResult]
+PASSES: list[tuple[str, Callable[[CheckResult], Any], bool]] = [
+    ("same", lambda r: (r.test, r.check, r.backend), False),  # same test, check and backend
+    ("other backend", lambda r: (r.test, r.check), False),  # the same check on another backend
+    # An explicit name alone, when only one of B's checks has it: a torch test and a MindSpore
+    # test that both call check(..., name="ddim"). "output" is everyone's default: never paired so.
+    ("check name", lambda r: r.check if r.named else None, True),
+]
 
 
 def pair(a: list[CheckResult], b: list[CheckResult]) -> tuple[list[Pair], list[CheckResult], list[CheckResult]]:
     """Pair A's results with B's; returns the pairs, A's leftovers and B's leftovers."""
-    passes: list[tuple[Callable[[CheckResult], Any], bool]] = [
-        (lambda r: (r.test, r.check, r.backend), False),  # same test, check and backend
-        (lambda r: (r.test, r.check), False),  # the same check on another backend
-        # An explicit name alone, when only one of B's checks has it: a torch test and a MindSpore
-        # test that both call check(..., name="ddim"). "output" is everyone's default: never paired so.
-        (lambda r: r.check if r.named else None, True),
-    ]
+    pairs, only_a, only_b, _ = _pair(a, b)
+    return pairs, only_a, only_b
+
+
+def _pair(a: list[CheckResult], b: list[CheckResult]) -> tuple[list[Pair], list, list, list[str]]:
     pairs: list[Pair] = []
+    how: list[str] = []
     used: set[int] = set()
     left_a = list(a)
-    for key, unique in passes:
+    for name, key, unique in PASSES:
         index: dict[Any, list[CheckResult]] = {}
         for r in b:
             if id(r) not in used and key(r) is not None:
@@ -48,10 +58,11 @@ def pair(a: list[CheckResult], b: list[CheckResult]) -> tuple[list[Pair], list[C
                 other = candidates.pop(0)
                 used.add(id(other))
                 pairs.append((rec, other))
+                how.append(name)
             else:
                 still.append(rec)
         left_a = still
-    return pairs, left_a, [r for r in b if id(r) not in used]
+    return pairs, left_a, [r for r in b if id(r) not in used], how
 
 
 def _side(report: Path, result: CheckResult) -> Side:
@@ -73,49 +84,136 @@ def judge_pair(report_a: Path, a: CheckResult, report_b: Path, b: CheckResult,
     return judge(_side(report_a, a), _side(report_b, b), tol, same)
 
 
-def compare_reports(path_a: Path, path_b: Path, atol: float | None, cosine: float | None = None,
-                    out: Any = sys.stdout) -> int:
-    """Print one row per paired check; limits default to each A check's own tolerance."""
+@dataclass
+class Cell:
+    """One runner's check: its own verdict against its golden, and its verdict against the reference."""
+
+    result: CheckResult
+    reference: CheckResult | None = None
+    how: str = "same"
+    verdict: Verdict | None = None
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        if self.result.status.fails_run:
+            return True
+        return self.reference is not None and (self.error is not None or not (self.verdict and self.verdict.passed))
+
+
+@dataclass
+class Runner:
+    path: Path
+    report: RunReport
+    cells: list[Cell] = field(default_factory=list)
+    unpaired: list[CheckResult] = field(default_factory=list)  # the reference's checks this runner lacks
+
+
+def compare(paths: list[Path], overrides: dict[str, Any], reference: int = -1) -> list[Runner]:
+    """Load every report (a ``ValueError`` names a bad one), pair each runner with the reference, judge.
+
+    Returns the runners, the reference first.
+    """
+    runners = [Runner(Path(p), RunReport.load(Path(p))) for p in paths]
+    runners.insert(0, runners.pop(reference))
+    ref = runners[0]
+    ref.cells = [Cell(r) for r in ref.report.results]
+    for runner in runners[1:]:
+        pairs, only_runner, only_ref, how = _pair(runner.report.results, ref.report.results)
+        for (a, b), kind in zip(pairs, how, strict=True):
+            cell = Cell(a, b, kind)
+            try:
+                cell.verdict = judge_pair(runner.path, a, ref.path, b, overrides)
+            except GoldenError as exc:  # never "pass" for a pair that could not be compared
+                cell.error = str(exc)
+            runner.cells.append(cell)
+        runner.cells += [Cell(r, None, "unpaired") for r in only_runner]
+        runner.unpaired = only_ref
+    return runners
+
+
+def _cell_text(cell: Cell) -> str:
+    own = f"{cell.result.status.value.upper():<9} {fmt_metric(cell.result.metrics.get('linf')):>9}"
+    if cell.how == "unpaired":
+        return f"{own}   not in the reference"
+    if cell.reference is None:
+        return f"{own}   (reference)"
+    if cell.error is not None:
+        return f"{own}   ERROR: {cell.error}"
+    v = cell.verdict
+    assert v is not None
+    status = "PASS" if v.passed else "FAIL"
+    text = (f"{own}   {status:<5} {fmt_metric(v.metrics.get('linf')):>9} {fmt_metric(v.limit):>9} "
+            f"{fmt_metric(v.metrics.get('cosine')):>9}" + (" sampled" if v.coverage == "sample" else ""))
+    if cell.how != "same":
+        text += f"   [vs {cell.reference.label} on {cell.reference.backend}, paired by {cell.how}]"
+    if not v.passed:
+        text += "   " + "; ".join(v.reasons)
+    if cell.reference.seed != cell.result.seed:
+        text += f"   seeds differ: {cell.result.seed} vs {cell.reference.seed} (another image, not a drift)"
+    return text
+
+
+def render(runners: list[Runner], strict: bool) -> list[str]:
+    ref = runners[0]
+    lines = [f"reference: {ref.path}; runners: {', '.join(str(r.path) for r in runners[1:])}",
+             f"{'test [check]':<56} {'runner':<22} {'backend':<16} {'vs golden':<19}   "
+             f"{'vs reference: L_inf':<25} {'limit':>9} {'cosine':>9}"]
+    lines.append("-" * len(lines[-1]))
+    rows: dict[tuple[str, str], list[tuple[Runner, Cell]]] = {}
+    for runner in runners:
+        for cell in runner.cells:
+            rows.setdefault((cell.result.test, cell.result.check), []).append((runner, cell))
+    for (test, check), cells in sorted(rows.items()):
+        label = f"{test} [{check}]"
+        label = label if len(label) <= 56 else "..." + label[-53:]  # the end names the test
+        for runner, cell in cells:
+            lines.append(f"{label:<56} {runner.path.name:<22} {cell.result.backend:<16} {_cell_text(cell)}")
+            label = ""
+    for runner in runners[1:]:
+        for rec in runner.unpaired:
+            lines.append(f"missing on {runner.path.name}: {rec.label} on {rec.backend}"
+                         + (" (fails under --strict)" if strict else ""))
+        env = fingerprint_diff(runner.report.environment, ref.report.environment)
+        if env:
+            lines.append(f"environment {runner.path.name} -> {ref.path.name}: "
+                         + "; ".join(f"{k}: {old} -> {new}" for k, (old, new) in env.items()))
+        diffs: dict[str, list[Any]] = {}
+        for cell in runner.cells:
+            if cell.reference is not None:
+                for k, v in fingerprint_diff(cell.result.fingerprint, cell.reference.fingerprint).items():
+                    diffs.setdefault(k, v)
+        if diffs:
+            lines.append(f"fingerprint {runner.path.name} -> {ref.path.name}: "
+                         + "; ".join(f"{k}: {old} -> {new}" for k, (old, new) in diffs.items()))
+    return lines
+
+
+def compare_reports(paths: list[Path], atol: float | None = None, cosine: float | None = None,
+                    strict: bool = False, reference: Path | None = None, out: Any = sys.stdout) -> int:
+    """Print the matrix; 0 within every limit, 1 on drift (or a missing check under ``strict``), 2 on bad input."""
+    paths = [Path(p) for p in paths]
+    if reference is not None and Path(reference) not in paths:
+        paths.append(Path(reference))
+    if len(paths) < 2:
+        print("pytest-repro compare: give at least two reports (the reference last)", file=sys.stderr)
+        return 2
+    overrides = {k: v for k, v in (("atol", atol), ("cosine", cosine)) if v is not None}
+    at = -1 if reference is None else paths.index(Path(reference))
     try:
-        report_a, report_b = RunReport.load(path_a), RunReport.load(path_b)
+        runners = compare(paths, overrides, at)
     except ValueError as exc:
         print(f"pytest-repro compare: {exc}", file=sys.stderr)
         return 2
-    pairs, only_a, only_b = pair(report_a.results, report_b.results)
-    if not pairs:
-        print(f"pytest-repro compare: no check of {path_a} matches one of {path_b}", file=sys.stderr)
+    paired = sum(c.reference is not None for r in runners[1:] for c in r.cells)
+    if not paired:
+        others = ", ".join(str(r.path) for r in runners[1:])
+        print(f"pytest-repro compare: no check of {others} matches one of {runners[0].path}", file=sys.stderr)
         return 2
-    overrides = {k: v for k, v in (("atol", atol), ("cosine", cosine)) if v is not None}
-    failed = 0
-    print(f"A = {path_a}, B = {path_b} (the reference: rel_l2 is relative to B)", file=out)
-    head = (f"{'test [check]':<60} {'A':<16} {'B':<16} {'L_inf':>9} {'limit':>9} {'rel_l2':>9} {'cosine':>9} "
-            f"{'limit':>9}  status")
-    print(head, file=out)
-    print("-" * len(head), file=out)
-    for a, b in pairs:
-        label = a.label if len(a.label) <= 60 else "..." + a.label[-57:]  # the end names the test
-        try:
-            v = judge_pair(Path(path_a), a, Path(path_b), b, overrides)
-        except GoldenError as exc:
-            failed += 1
-            print(f"{label:<60} {a.backend:<16} {b.backend:<16} FAIL: {exc}", file=out)
-            continue
-        failed += not v.passed
-        cos_limit = a.tolerance.merged(**overrides).cosine
-        status = "PASS" if v.passed else "FAIL: " + "; ".join(v.reasons)
-        print(
-            f"{label:<60} {a.backend:<16} {b.backend:<16} {fmt_metric(v.metrics.get('linf')):>9} "
-            f"{fmt_metric(v.limit):>9} {fmt_metric(v.metrics.get('rel_l2')):>9} "
-            f"{fmt_metric(v.metrics.get('cosine')):>9} {fmt_metric(cos_limit):>9}  {status}"
-            + (" (sampled)" if v.coverage == "sample" else ""),
-            file=out,
-        )
-    for side, rest in (("A", only_a), ("B", only_b)):
-        for rec in rest:
-            print(f"only in {side}: {rec.label} on {rec.backend}", file=out)
-    changed = [f"{k}: {old} -> {new}" for k, (old, new) in
-               fingerprint_diff(report_a.environment, report_b.environment).items()]
-    if changed:
-        print("environment A -> B: " + "; ".join(changed), file=out)
-    print(f"{len(pairs)} pairs: {len(pairs) - failed} within limit, {failed} beyond", file=out)
-    return 1 if failed else 0
+    for line in render(runners, strict):
+        print(line, file=out)
+    failed = sum(c.failed for r in runners for c in r.cells)
+    missing = sum(len(r.unpaired) + sum(c.how == "unpaired" for c in r.cells) for r in runners[1:])
+    print(f"{paired} pairs against {runners[0].path}: {failed} failing check{'s' if failed != 1 else ''}, "
+          f"{missing} without a partner", file=out)
+    return 1 if failed or (strict and missing) else 0

@@ -41,7 +41,7 @@ def write_report(path, records, arrays, environment=None, fmt=2):
 
 def run(a, b, **kwargs):
     out = io.StringIO()
-    code = compare_reports(a, b, kwargs.pop("atol", None), kwargs.pop("cosine", None), out=out)
+    code = compare_reports([a, b], out=out, **kwargs)
     return code, out.getvalue()
 
 
@@ -72,7 +72,7 @@ def test_l_inf_against_each_checks_atol(tmp_path, shift, code):
     got, text = run(a, b)
     assert got == code, text
     assert ("FAIL" in text) == bool(code)
-    assert "1 pairs" in text
+    assert "1 pairs against" in text
 
 
 def test_cosine_gates_too_and_limits_can_be_given(tmp_path):
@@ -158,3 +158,73 @@ def test_compare_agrees_with_the_in_run_verdict(inner, flag, delta, passes):
     assert (code == 0) is passes, text
     limit = report["results"][0]["limit"]
     assert f"{limit:.2e}" in text  # the limit the run held the check to, printed by compare too
+
+
+# ---- many runners, one gate ----
+
+
+def three_runners(tmp_path, cuda_shift=1e-3, ascend_shift=1e-3, **ascend):
+    cpu = write_report(tmp_path / "cpu.json", [rec(backend="torch-cpu")], [BASE])
+    cuda = write_report(tmp_path / "cuda.json", [rec(backend="torch-cuda")], [[v + cuda_shift for v in BASE]])
+    npu = write_report(tmp_path / "ascend.json", [rec(backend="torch-ascend", **ascend)],
+                       [[v + ascend_shift for v in BASE]])
+    return cpu, cuda, npu
+
+
+def test_many_runners_print_one_matrix_against_the_reference(tmp_path):
+    cpu, cuda, npu = three_runners(tmp_path)
+    out = io.StringIO()
+    assert compare_reports([cuda, npu, cpu], out=out) == 0  # the last is the reference
+    text = out.getvalue()
+    rows = [line for line in text.splitlines() if "torch-" in line and "[output]" in line or line.startswith(" ")]
+    assert len([r for r in rows if "torch-" in r]) == 3, text  # one row per runner, the reference included
+    assert "(reference)" in text and text.count("PASS") >= 2
+    assert "2 pairs against" in text
+
+
+def test_the_gate_fails_on_any_runner_and_names_it(tmp_path):
+    cpu, cuda, npu = three_runners(tmp_path, ascend_shift=0.5)
+    out = io.StringIO()
+    assert compare_reports([cuda, npu], reference=cpu, out=out) == 1
+    failing = [line for line in out.getvalue().splitlines() if "FAIL" in line]
+    assert len(failing) == 1 and "torch-ascend" in failing[0] and "outside atol" in failing[0]
+
+
+def test_a_runners_own_failure_against_its_golden_fails_the_gate(tmp_path):
+    cpu, cuda, npu = three_runners(tmp_path, status="fail")
+    out = io.StringIO()
+    assert compare_reports([cuda, npu, cpu], out=out) == 1
+    assert "1 failing check" in out.getvalue()
+
+
+def test_strict_fails_a_check_missing_on_a_runner(tmp_path):
+    cpu = write_report(tmp_path / "cpu.json", [rec(), rec(check="latents", named=True)], [BASE, BASE])
+    cuda = write_report(tmp_path / "cuda.json", [rec(backend="torch-cuda")], [BASE])
+    out = io.StringIO()
+    assert compare_reports([cuda, cpu], out=out) == 0
+    assert compare_reports([cuda, cpu], strict=True, out=out) == 1
+    assert "missing on cuda.json: t.py::test_x [latents] on torch-cpu (fails under --strict)" in out.getvalue()
+
+
+def test_a_looser_pairing_seeds_and_fingerprints_are_shown(tmp_path):
+    ms = rec("b.py::test_ms", "ddim", "mindspore-cpu", named=True, seed=[1], fingerprint={"mindspore": "2.10.0"})
+    torch = rec("a.py::test_torch", "ddim", named=True, seed=[0], fingerprint={"torch": "2.13.0"})
+    a = write_report(tmp_path / "ms.json", [ms], [BASE])
+    b = write_report(tmp_path / "torch.json", [torch], [BASE])
+    code, text = run(a, b)
+    assert code == 0, text
+    assert "[vs a.py::test_torch [ddim] on torch-cpu, paired by check name]" in text
+    assert "seeds differ: [1] vs [0]" in text
+    assert "fingerprint ms.json -> torch.json: mindspore: 2.10.0 -> None; torch: None -> 2.13.0" in text
+
+
+def test_an_unreadable_runner_or_a_pair_without_arrays_never_passes(tmp_path):
+    cpu, cuda, npu = three_runners(tmp_path)
+    npu.write_text(npu.read_text()[:40])  # truncated by a broken upload
+    assert compare_reports([cuda, npu, cpu], out=io.StringIO()) == 2
+    cpu, cuda, npu = three_runners(tmp_path)
+    for f in (tmp_path / "cuda.arrays").iterdir():
+        f.unlink()
+    out = io.StringIO()
+    assert compare_reports([cuda, npu, cpu], out=out) == 1
+    assert "ERROR:" in out.getvalue() and "Copy the cuda.arrays/ folder" in out.getvalue()
