@@ -20,6 +20,7 @@ import pytest
 from . import settings as st
 from .identity import BackendKey, TestLocation
 from .marker import MARKER_DOC, Marker, framework_of, read_marker
+from .pipelines import repro_pipelines  # noqa: F401  (a fixture: pytest finds it in this module)
 from .results import CheckResult, RunReport
 
 SETTINGS_KEY = pytest.StashKey[st.Settings]()
