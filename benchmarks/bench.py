@@ -1,0 +1,222 @@
+"""What a golden check costs, side by side with the numpy floor and pytest-regressions.
+
+Run:  python benchmarks/bench.py            (the table, ~1-2 min on 2 cores)
+      python benchmarks/bench.py --smoke    (tiny sizes, a few seconds: what CI runs)
+      python benchmarks/bench.py --big      (adds 16x1024x1024x3, 200 MB, and its peak memory)
+
+Every row times the candidates interleaved (A B C A B C ...), so a noisy machine slows them alike, and
+prints medians, the range and the ratio to the numpy floor: `np.load` of the golden plus L_inf, what
+any check must at least do. Nothing is asserted: speed goals live here, not in timed tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def interleaved(candidates: dict[str, Callable[[], object]], repeat: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(repeat):
+        for name, fn in candidates.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def row(label: str, times: dict[str, list[float]], floor: str) -> str:
+    base = statistics.median(times[floor])
+    cells = []
+    for name, values in times.items():
+        med = statistics.median(values)
+        cells.append(f"{name} {med * 1e3:8.2f} ms [{min(values) * 1e3:.2f}-{max(values) * 1e3:.2f}] "
+                     f"x{med / base:5.1f}")
+    return f"{label:<26} " + " | ".join(cells)
+
+
+def checker_for(folder: Path, regen: bool):
+    """A ``repro_golden`` as the fixture builds it, outside pytest (torch-cpu backend, default settings)."""
+    from pytest_repro.backends import load
+    from pytest_repro.check import GoldenChecker
+    from pytest_repro.identity import TestLocation
+    from pytest_repro.settings import Settings
+
+    settings = Settings(golden_dir=str(folder), regen=regen)
+    backend = load("torch-cpu")
+    location = TestLocation.of("bench.py::test_x", None, folder)
+    return lambda: GoldenChecker(location=location, backend=backend, settings=settings, marker_tolerance={},
+                                 seeds=[0], record=lambda result: None)
+
+
+def bench_checks(shapes: list[tuple[int, ...]], repeat: int) -> list[str]:
+    lines = []
+    rng = np.random.default_rng(0)
+    for shape in shapes:
+        image = rng.random(shape, dtype=np.float32)
+        drifted = image + np.float32(1e-4)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            checker_for(folder, regen=True)().check(image, bitwise=False)
+            floor_file = folder / "floor.npy"
+            np.save(floor_file, image)
+            check = checker_for(folder, regen=False)
+
+            def numpy_floor() -> float:
+                return float(np.abs(np.load(floor_file) - drifted).max())
+
+            times = interleaved({"numpy": numpy_floor,
+                                 "repro": lambda: check().check(drifted, bitwise=False)}, repeat)
+        lines.append(row(f"check {'x'.join(map(str, shape))} ({image.nbytes / 2**20:.1f} MB)", times, "numpy"))
+    return lines
+
+
+def bench_regen(shape: tuple[int, ...], repeat: int) -> str:
+    image = np.random.default_rng(1).random(shape, dtype=np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        count = iter(range(10**6))
+
+        def repro_write() -> None:  # a new golden file each time: the regen path, not "unchanged"
+            checker = checker_for(folder / str(next(count)), regen=True)()
+            checker.check(image)
+
+        times = interleaved({"np.save": lambda: np.save(folder / "x.npy", image), "repro": repro_write}, repeat)
+    return row(f"regen write {'x'.join(map(str, shape))}", times, "np.save")
+
+
+# Both sessions import torch: a pipeline test has it imported anyway, and repro's torch-cpu backend does.
+SESSION_TEST = """
+import numpy as np
+import pytest
+import torch
+
+@pytest.mark.parametrize("i", range({n}))
+def test_x(i, {fixture}):
+    out = np.random.default_rng(i).random((1, 256, 256, 3), dtype=np.float32)
+    {body}
+"""
+BARE = "ref = np.random.default_rng(i).random((1, 256, 256, 3), dtype=np.float32)\n    " \
+       "assert np.abs(out - ref).max() <= 1e-2"
+
+
+def bench_session(n: int, rounds: int) -> str:
+    """n tests each checking a 1x256x256x3 array: with repro_golden vs a bare numpy compare."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "repro").mkdir()
+        (root / "bare").mkdir()
+        (root / "repro/test_s.py").write_text(SESSION_TEST.format(n=n, fixture="repro_golden",
+                                                                  body="repro_golden.check(out)"))
+        (root / "bare/test_s.py").write_text(SESSION_TEST.format(n=n, fixture="request", body=BARE))
+        run = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"]
+        subprocess.run([*run, "--repro-regen"], cwd=root / "repro", capture_output=True, check=True)
+
+        def session(folder: str, *extra: str) -> Callable[[], object]:
+            return lambda: subprocess.run([*run, *extra], cwd=root / folder, capture_output=True, check=True)
+
+        times = interleaved({"bare": session("bare", "-p", "no:repro"), "repro": session("repro")}, rounds)
+    return row(f"session of {n} tests", times, "bare")
+
+
+def bench_collect(n: int, rounds: int) -> str:
+    """CPU time of `pytest --collect-only` over n tests: plugin loaded vs -p no:repro."""
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "test_c.py").write_text(f"import pytest\n\n@pytest.mark.parametrize('i', range({n}))\n"
+                                          "def test_c(i):\n    pass\n")
+
+        def cpu(*extra: str) -> Callable[[], object]:
+            def go() -> None:
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                                *extra], cwd=tmp, capture_output=True, check=True)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                go.cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)  # type: ignore
+
+            go.cpu = []  # type: ignore[attr-defined]
+            return go
+
+        none, plugin = cpu("-p", "no:repro"), cpu()
+        interleaved({"none": none, "plugin": plugin}, rounds)
+    cpu_times = {"none": none.cpu, "plugin": plugin.cpu}  # type: ignore[attr-defined]
+    return row(f"collect-only {n} (CPU s)", cpu_times, "none")
+
+
+PEAK = """
+import resource, sys, tempfile, numpy as np
+from pathlib import Path
+sys.path.insert(0, {here!r})
+from bench import checker_for
+shape = {shape}
+image = np.random.default_rng(0).random(shape, dtype=np.float32)
+folder = Path(tempfile.mkdtemp())
+checker_for(folder, regen=True)().check(image, bitwise=False)
+np.save(folder / "floor.npy", image)
+drifted = image + np.float32(1e-4)
+del image
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+if {numpy}:
+    float(np.abs(np.load(folder / "floor.npy") - drifted).max())
+else:
+    checker_for(folder, regen=False)().check(drifted, bitwise=False)
+print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def bench_peak(shape: tuple[int, ...]) -> str:
+    """Peak RSS growth of one check after the output exists, vs the numpy floor (each in its own process)."""
+    grown = {}
+    for name, numpy in (("numpy", True), ("repro", False)):
+        code = PEAK.format(here=str(HERE), shape=shape, numpy=numpy)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        before, after = map(int, out.split())
+        grown[name] = (after - before) / 1024
+    size = int(np.prod(shape)) * 4 / 2**20
+    return (f"peak RSS {'x'.join(map(str, shape))}: numpy +{grown['numpy']:.0f} MiB, repro +{grown['repro']:.0f} MiB "
+            f"(one array is {size:.0f} MiB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one round: a CI smoke test")
+    parser.add_argument("--big", action="store_true", help="add the 200 MB check and its peak memory")
+    parser.add_argument("--json", type=Path, help="also write the lines as JSON here")
+    args = parser.parse_args()
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    if args.smoke:
+        lines = bench_checks([(1, 8, 8, 3)], 3) + [bench_regen((1, 8, 8, 3), 2), bench_session(5, 1),
+                                                   bench_collect(20, 1)]
+    else:
+        limit = 4 * 2**20 // 4 - 3  # just under the keep-whole limit (4 MiB)
+        shapes = [(1, 64, 64, 3), (1, 512, 512, 3), (1, limit // 3, 1, 3), (4, 1024, 1024, 3)]
+        if args.big:
+            shapes.append((16, 1024, 1024, 3))
+        lines = bench_checks(shapes, 15) + [bench_regen((1, 512, 512, 3), 9), bench_session(200, 5),
+                                            bench_collect(1000, 7), bench_peak((4, 1024, 1024, 3))]
+        if args.big:
+            lines.append(bench_peak((16, 1024, 1024, 3)))
+    print(textwrap.dedent(f"""\
+        pytest-repro benchmarks (medians of interleaved runs, [min-max], xN = ratio to the first column)
+        python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs"""))
+    for line in lines:
+        print(line)
+    if args.json:
+        args.json.write_text(json.dumps(lines, indent=2))
+
+
+if __name__ == "__main__":
+    main()
