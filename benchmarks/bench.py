@@ -76,11 +76,8 @@ def bench_checks(shapes: list[tuple[int, ...]], repeat: int) -> list[str]:
             np.save(floor_file, image)
             check = checker_for(folder, regen=False)
 
-            def numpy_floor() -> float:
-                return float(np.abs(np.load(floor_file) - drifted).max())
-
-            times = interleaved({"numpy": numpy_floor,
-                                 "repro": lambda: check().check(drifted, bitwise=False)}, repeat)
+            times = interleaved({"numpy": lambda f=floor_file, d=drifted: float(np.abs(np.load(f) - d).max()),
+                                 "repro": lambda c=check, d=drifted: c().check(d, bitwise=False)}, repeat)
         lines.append(row(f"check {'x'.join(map(str, shape))} ({image.nbytes / 2**20:.1f} MB)", times, "numpy"))
     return lines
 
