@@ -119,10 +119,13 @@ def repro_backend(request: pytest.FixtureRequest, repro_settings: st.Settings) -
     Skips with the reason when the backend is not available here or the test's marker excludes it.
     Seeds the framework's global RNGs and, unless --repro-no-deterministic, switches determinism on.
     """
-    from .selection import select_backend
+    from .selection import BackendUnavailable, select_backend
 
     word = getattr(request, "param", repro_settings.backends[0])
-    backend = select_backend(word, _marker(request.node), request.node.nodeid)
+    try:
+        backend = select_backend(word, _marker(request.node), request.node.nodeid)
+    except BackendUnavailable as exc:
+        pytest.skip(str(exc))
     backend.precision_mode = repro_settings.precision_mode
     reason = backend.setup()
     if reason is not None:

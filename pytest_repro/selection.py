@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
-import pytest
-
 from . import backends
 from .backends.base import Backend
 from .identity import BackendKey
 from .marker import Marker
 
 
+class BackendUnavailable(RuntimeError):
+    """The backend can't run here; the message says what was looked for. Under pytest: a skip."""
+
+
 def select_backend(word: str, marker: Marker, nodeid: str) -> Backend:
-    """The backend ``word`` selects for this test, or ``pytest.skip`` saying why it can't run here."""
+    """The backend ``word`` selects for this test, or :class:`BackendUnavailable` saying why it can't run."""
     framework = marker.framework
     if word == "auto":
         backend = backends.resolve_auto(framework)
     else:
         key = BackendKey.for_word(word, framework)
         if key is None:
-            pytest.skip(f"--repro-backend={word} selects another framework; this test runs on {framework}")
+            raise BackendUnavailable(f"--repro-backend={word} selects another framework; this test runs on {framework}")
         try:
             backend = backends.load(key)
         except KeyError as exc:
-            pytest.skip(f"{exc.args[0]} (this test runs on {framework})")
+            raise BackendUnavailable(f"{exc.args[0]} (this test runs on {framework})") from None
     allowed = marker.backends  # validated words or keys
     if allowed is not None and backend.key.device not in allowed and backend.key not in allowed:
-        pytest.skip(f"{nodeid} runs only on {', '.join(allowed)} (marker repro(backends=...))")
+        raise BackendUnavailable(f"{nodeid} runs only on {', '.join(allowed)} (marker repro(backends=...))")
     reason = backend.unavailable_reason()
     if reason is not None:
-        pytest.skip(reason)
+        raise BackendUnavailable(reason)
     return backend

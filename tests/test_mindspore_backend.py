@@ -18,7 +18,7 @@ from pytest_repro.backends import mindspore as ms_backend
 from pytest_repro.backends import torch_npu
 from pytest_repro.identity import BackendKey
 from pytest_repro.marker import Marker
-from pytest_repro.selection import select_backend
+from pytest_repro.selection import BackendUnavailable, select_backend
 
 # The real-MindSpore tests run in a subprocess: importing mindspore here, after the fakes below have
 # been in sys.modules, would half-import it. Presence is checked without importing.
@@ -98,13 +98,13 @@ def test_ascend_picks_torch_npu_for_torch_and_mindspore_for_mindspore():
 
 def test_missing_mindspore_skips_naming_what_to_install(monkeypatch):
     monkeypatch.setattr(ms_backend, "has_module", lambda name: False)
-    with pytest.raises(pytest.skip.Exception, match="pip install mindspore"):
+    with pytest.raises(BackendUnavailable, match="pip install mindspore"):
         select_backend("ascend", Marker(framework="mindspore"), "t.py::test")
 
 
 def test_missing_torch_npu_skips_naming_torch_npu(monkeypatch):
     monkeypatch.setattr(torch_npu, "has_module", lambda name: False)
-    with pytest.raises(pytest.skip.Exception, match="torch_npu"):
+    with pytest.raises(BackendUnavailable, match="torch_npu"):
         select_backend("ascend", Marker(), "t.py::test")
 
 
@@ -126,7 +126,7 @@ def test_torch_npu_present_is_detected_and_sets_hccl(monkeypatch):
 
 
 def test_mindspore_ascend_without_npu_says_what_was_looked_for(fake_ms):
-    with pytest.raises(pytest.skip.Exception, match=r"device_context\.ascend\.is_available"):
+    with pytest.raises(BackendUnavailable, match=r"device_context\.ascend\.is_available"):
         select_backend("ascend", Marker(framework="mindspore"), "t.py::test")
 
 
