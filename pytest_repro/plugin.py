@@ -22,9 +22,10 @@ from .identity import BackendKey, TestLocation
 from .marker import MARKER_DOC, Marker, framework_of, read_marker
 from .pipelines import repro_pipelines  # noqa: F401  (a fixture: pytest finds it in this module)
 from .results import CheckResult, RunReport
+from .testcase import WORD_KEY, make_collector
 
 SETTINGS_KEY = pytest.StashKey[st.Settings]()
-SEEDS_KEY = pytest.StashKey[list]()
+RUN_KEY = pytest.StashKey[Any]()  # the test's pytest_repro.Repro, which every repro fixture reads
 MARKER_KEY = pytest.StashKey[Marker]()
 LOCATION_KEY = pytest.StashKey[TestLocation]()
 FAILED_KEY = pytest.StashKey[list]()  # failure messages of this phase's checks, caught or not
@@ -94,12 +95,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("repro_backend", words, indirect=True, ids=words)
 
 
+def _word(request: pytest.FixtureRequest) -> str:
+    """The --repro-backend word this test runs on: its parameter, its TestCase copy, or the only one."""
+    param = getattr(request, "param", None)
+    if isinstance(param, str):
+        return param
+    return request.node.stash.get(WORD_KEY, None) or request.config.stash[SETTINGS_KEY].backends[0]
+
+
 def _location(request: pytest.FixtureRequest) -> TestLocation:
     node = request.node
     if LOCATION_KEY not in node.stash:
         # The parameter belongs to repro_backend, not to the fixture asking: read it from the callspec.
         callspec = getattr(node, "callspec", None)
-        param = callspec.params.get("repro_backend") if callspec is not None else None
+        param = callspec.params.get("repro_backend") if callspec is not None else node.stash.get(WORD_KEY, None)
         golden_dir = Path(request.config.stash[SETTINGS_KEY].golden_dir)
         node.stash[LOCATION_KEY] = TestLocation.of(node.nodeid, param if isinstance(param, str) else None,
                                                    golden_dir)
@@ -112,28 +121,40 @@ def repro_settings(request: pytest.FixtureRequest) -> st.Settings:
     return request.config.stash[SETTINGS_KEY]
 
 
+def _record(node: pytest.Item) -> Any:
+    def record(result: CheckResult) -> None:
+        # JSON text, so xdist carries it home and JUnit shows a parseable property.
+        node.user_properties.append((PROPERTY, json.dumps(result.to_json(), sort_keys=True, default=str)))
+        if result.status.fails_run:
+            node.stash.setdefault(FAILED_KEY, []).append(result.message or "; ".join(result.reasons))
+
+    return record
+
+
 @pytest.fixture
 def repro_backend(request: pytest.FixtureRequest, repro_settings: st.Settings) -> Iterator[Any]:
     """The backend this test runs on: ``.key``, ``.framework``, ``.device`` (for ``.to()``).
 
     Skips with the reason when the backend is not available here or the test's marker excludes it.
     Seeds the framework's global RNGs and, unless --repro-no-deterministic, switches determinism on.
+    A thin layer on :class:`pytest_repro.Repro`, kept for the other fixtures in the node's stash.
     """
-    from .selection import BackendUnavailable, select_backend
+    from .api import Repro
+    from .selection import BackendUnavailable
 
-    word = getattr(request, "param", repro_settings.backends[0])
+    node = request.node
+    run = Repro(node.nodeid, settings=dataclasses.replace(repro_settings, backends=(_word(request),)),
+                marker=_marker(node), location=_location(request), record=_record(node))
     try:
-        backend = select_backend(word, _marker(request.node), request.node.nodeid)
+        run.__enter__()
     except BackendUnavailable as exc:
+        run.__exit__(None, None, None)
         pytest.skip(str(exc))
-    backend.precision_mode = repro_settings.precision_mode
-    reason = backend.setup()
-    if reason is not None:
-        pytest.skip(reason)
-    backend.seed_all(repro_settings.seed)
-    request.node.stash[SEEDS_KEY] = []
-    with backend.deterministic(repro_settings.deterministic):
-        yield backend
+    node.stash[RUN_KEY] = run
+    try:
+        yield run.backend
+    finally:
+        run.__exit__(None, None, None)
 
 
 @pytest.fixture
@@ -144,59 +165,38 @@ def repro_deterministic(repro_backend: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def repro_generator(request: pytest.FixtureRequest, repro_backend: Any, repro_settings: st.Settings) -> Any:
+def repro_generator(request: pytest.FixtureRequest, repro_backend: Any) -> Any:
     """``repro_generator(seed=None, batch=None)``: a seeded generator of the backend's framework.
 
     PyTorch: a CPU ``torch.Generator`` even on CUDA. MindSpore: ``np.random.Generator(PCG64(seed))``.
     With ``batch=n``: a list of n distinct generators seeded seed, seed+1, ... (never one repeated).
     """
-    seeds = request.node.stash[SEEDS_KEY]
-    nodeid = request.node.nodeid
-
-    def make(seed: int | None = None, batch: int | None = None) -> Any:
-        try:
-            base = repro_settings.seed if seed is None else st.seed(seed)
-            count = 1 if batch is None else st.positive_int(batch)
-        except ValueError as exc:
-            raise ValueError(f"{nodeid}: repro_generator: {exc}") from None
-        if base + count > 2**32:  # the range every framework takes (mindspore.set_seed is 32-bit)
-            raise ValueError(f"{nodeid}: repro_generator seeds must stay below 2**32, got {base}..{base + count - 1}")
-        if batch is None:
-            seeds.append(base)
-            return repro_backend.generator(base)
-        seeds.extend(range(base, base + count))
-        return [repro_backend.generator(base + i) for i in range(count)]
-
-    return make
+    return request.node.stash[RUN_KEY].generator
 
 
 @pytest.fixture
-def repro_golden(request: pytest.FixtureRequest, repro_backend: Any, repro_settings: st.Settings) -> Any:
+def repro_golden(request: pytest.FixtureRequest, repro_backend: Any) -> Any:
     """``repro_golden.check(output, name=None, **tolerance)`` against ``golden/`` for this backend."""
-    from .check import GoldenChecker
+    return request.node.stash[RUN_KEY].checker()
 
-    node = request.node
 
-    def record(result: CheckResult) -> None:
-        # JSON text, so xdist carries it home and JUnit shows a parseable property.
-        node.user_properties.append((PROPERTY, json.dumps(result.to_json(), sort_keys=True, default=str)))
-        if result.status.fails_run:
-            node.stash.setdefault(FAILED_KEY, []).append(result.message or "; ".join(result.reasons))
-
-    return GoldenChecker(
-        location=_location(request),
-        backend=repro_backend,
-        settings=repro_settings,
-        marker_tolerance=_marker(node).tolerance,
-        seeds=node.stash.setdefault(SEEDS_KEY, []),
-        record=record,
-    )
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Any:
+    # A ReproTestCase runs once per backend: pytest can't parametrize a TestCase, so its collector does.
+    return make_collector(collector, name, obj)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
+    excinfo = call.excinfo
+    if excinfo is not None and excinfo.errisinstance(AttributeError) and "'repro_" in str(excinfo.value) \
+            and hasattr(report.longrepr, "addsection"):  # a TestCase asking for what only the mixin gives
+        report.longrepr.addsection("pytest-repro", (
+            f"{item.nodeid}: self.repro_backend, self.repro_generator, self.repro_golden and "
+            "self.repro_deterministic come from the mixin: class MyTests(pytest_repro.ReproTestCase, "
+            "unittest.TestCase)"))
     failed = item.stash.get(FAILED_KEY, [])
     if failed:
         item.stash[FAILED_KEY] = []

@@ -1,0 +1,88 @@
+"""``ReproTestCase``: the fixtures for ``unittest.TestCase`` suites (diffusers' and mindone's shape).
+
+::
+
+    class DDIMFastTests(ReproTestCase, unittest.TestCase):
+        def test_inference(self):
+            pipe = DDIMPipeline(**self.get_dummy_components()).to(self.repro_backend.device)
+            image = pipe(generator=self.repro_generator(0), output_type="np").images
+            self.repro_golden.check(image)
+
+pytest can't parametrize a TestCase, so with ``--repro-backend=cpu,cuda`` the plugin collects each
+test method once per backend itself (``test_inference[cpu]``, ``test_inference[cuda]``): every backend
+named runs, skips with its reason, or fails, as for a function test. Imports pytest only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pytest
+from _pytest.unittest import TestCaseFunction, UnitTestCase  # no public API to subclass these
+
+WORD_KEY = pytest.StashKey[str]()  # the --repro-backend word one collected method runs on
+
+
+class ReproTestCase:
+    """Mix in before ``unittest.TestCase``: ``self.repro_backend``, ``self.repro_generator(seed, batch)``,
+    ``self.repro_golden.check(...)``, and ``with self.repro_deterministic():`` in every test method."""
+
+    repro_backend: Any
+    repro_generator: Any
+    repro_golden: Any
+
+    @pytest.fixture(autouse=True)
+    def _repro_fixtures(self, request: pytest.FixtureRequest) -> None:
+        # The same fixtures a function test asks for, so options, markers and goldens behave alike.
+        self.repro_backend = request.getfixturevalue("repro_backend")
+        self.repro_generator = request.getfixturevalue("repro_generator")
+        self.repro_golden = request.getfixturevalue("repro_golden")
+
+    def repro_deterministic(self) -> Any:
+        """A block with full determinism, even under --repro-no-deterministic (the fixture's twin)."""
+        return self.repro_backend.deterministic(True)
+
+
+class ReproTestCaseFunction(TestCaseFunction):
+    """One test method on one backend: named ``test_x[cuda]``, running the method ``test_x``."""
+
+    def _getinstance(self) -> Any:
+        return self.parent.obj(self.originalname)  # type: ignore[union-attr]
+
+
+class ReproUnitTestCase(UnitTestCase):
+    def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
+        from .identity import BackendKey
+        from .marker import framework_of
+        from .plugin import SETTINGS_KEY
+
+        framework = framework_of(self)  # type: ignore[arg-type]
+        by_key: dict[str, str] = {}
+        for word in self.config.stash[SETTINGS_KEY].backends:  # cpu,torch-cpu is one backend: run it once
+            by_key.setdefault(word if word == "auto" else str(BackendKey.for_word(word, framework) or word), word)
+        words = list(by_key.values())
+        for item in super().collect():
+            if isinstance(item, TestCaseFunction):
+                yield from self._per_backend(item, words)
+            else:
+                yield item
+
+    def _per_backend(self, item: TestCaseFunction, words: list[str]) -> Iterator[pytest.Item]:
+        if len(words) == 1:
+            item.stash[WORD_KEY] = words[0]
+            yield item
+            return
+        for word in words:
+            one = ReproTestCaseFunction.from_parent(self, name=f"{item.name}[{word}]", originalname=item.name)
+            one.stash[WORD_KEY] = word
+            yield one
+
+
+def make_collector(collector: pytest.Collector, name: str, obj: Any) -> UnitTestCase | None:
+    """The collector for a ``ReproTestCase`` subclass, ``None`` for anything else (pytest's own then)."""
+    import unittest
+
+    if isinstance(obj, type) and issubclass(obj, ReproTestCase) and issubclass(obj, unittest.TestCase):
+        return ReproUnitTestCase.from_parent(collector, name=name, obj=obj)
+    return None
