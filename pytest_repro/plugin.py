@@ -108,7 +108,7 @@ def _location(request: pytest.FixtureRequest) -> TestLocation:
     if LOCATION_KEY not in node.stash:
         # The parameter belongs to repro_backend, not to the fixture asking: read it from the callspec.
         callspec = getattr(node, "callspec", None)
-        param = callspec.params.get("repro_backend") if callspec is not None else node.stash.get(WORD_KEY, None)
+        param = node.stash.get(WORD_KEY, None) or (callspec.params.get("repro_backend") if callspec else None)
         golden_dir = Path(request.config.stash[SETTINGS_KEY].golden_dir)
         node.stash[LOCATION_KEY] = TestLocation.of(node.nodeid, param if isinstance(param, str) else None,
                                                    golden_dir)

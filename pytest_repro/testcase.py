@@ -15,6 +15,7 @@ named runs, skips with its reason, or fails, as for a function test. Imports pyt
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -73,8 +74,13 @@ class ReproUnitTestCase(UnitTestCase):
             item.stash[WORD_KEY] = words[0]
             yield item
             return
+        from _pytest.python import CallSpec2
+
         for word in words:
-            one = ReproTestCaseFunction.from_parent(self, name=f"{item.name}[{word}]", originalname=item.name)
+            # An id-only callspec: pytest 9 builds the node id (test_x[cuda]) from it; it carries no params.
+            spec = dataclasses.replace(CallSpec2(), _idlist=[word])
+            one = ReproTestCaseFunction.from_parent(self, name=f"{item.name}[{word}]", originalname=item.name,
+                                                    callspec=spec)
             one.stash[WORD_KEY] = word
             yield one
 

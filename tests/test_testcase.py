@@ -1,0 +1,105 @@
+"""ReproTestCase: diffusers-style unittest classes get the fixtures, once per backend named."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+
+# The shape of a diffusers fast test: tiny components built in get_dummy_components(), several methods.
+FAST_TESTS = """
+import unittest
+
+import torch
+from diffusers import DDIMPipeline, DDIMScheduler, UNet2DModel
+
+from pytest_repro import ReproTestCase
+
+
+class DDIMPipelineFastTests(ReproTestCase, unittest.TestCase):
+    def get_dummy_components(self):
+        torch.manual_seed(0)
+        unet = UNet2DModel(block_out_channels=(4, 8), layers_per_block=1, norm_num_groups=4, sample_size=8,
+                           in_channels=3, out_channels=3, down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+                           up_block_types=("AttnUpBlock2D", "UpBlock2D"))
+        return {"unet": unet, "scheduler": DDIMScheduler()}
+
+    def pipe(self):
+        pipe = DDIMPipeline(**self.get_dummy_components()).to(self.repro_backend.device)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    def test_inference(self):
+        image = self.pipe()(num_inference_steps=2, output_type="np", generator=self.repro_generator()).images
+        self.assertEqual(image.shape, (1, 8, 8, 3))
+        self.repro_golden.check(image)
+
+    def test_batch(self):
+        image = self.pipe()(batch_size=2, num_inference_steps=2, output_type="np",
+                            generator=self.repro_generator(0, batch=2)).images
+        self.repro_golden.check(image, name="batch")
+
+    def test_deterministic_block(self):
+        with self.repro_deterministic():
+            self.assertTrue(torch.are_deterministic_algorithms_enabled())
+"""
+
+
+def test_a_testcase_gets_the_fixtures_and_its_goldens(inner):
+    pytest.importorskip("diffusers")
+    inner.write(FAST_TESTS)
+    inner.regen()
+    files = sorted(p.name for p in (inner.path / "golden" / "test_inner").glob("*.json"))
+    assert len(files) == 2 and all(f.startswith("DDIMPipelineFastTests.test_") for f in files), files
+    result = inner.run("-v")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*DDIMPipelineFastTests::test_batch *batch *torch-cpu *same *0.00e+00*PASS"])
+    # the same options as a function test: --repro-seed moves what repro_generator() draws (test_batch
+    # pins its seed to 0, so it still passes), and the check fails naming the TestCase method
+    drifted = inner.run("--repro-seed=1")
+    drifted.assert_outcomes(passed=2, failed=1)
+    drifted.stdout.fnmatch_lines(["*::DDIMPipelineFastTests::test_inference ?output? on torch-cpu drifted*"])
+
+
+def test_every_backend_named_is_run_or_skipped_with_its_reason(inner):
+    pytest.importorskip("diffusers")
+    torch = pytest.importorskip("torch")
+    inner.write(FAST_TESTS)
+    inner.regen("--repro-backend=cpu")
+    result = inner.run("--repro-backend=cpu,cuda", "-v", "-rs")
+    outcomes = result.parseoutcomes()
+    if torch.cuda.is_available():
+        assert outcomes.get("passed") == 6, result.stdout.str()
+    else:
+        assert (outcomes.get("passed"), outcomes.get("skipped")) == (3, 3), result.stdout.str()
+        result.stdout.fnmatch_lines(["*::test_inference?cuda? SKIPPED*", "*backend torch-cuda*"])
+    result.stdout.fnmatch_lines(["*::test_inference?cpu? PASSED*"])
+    # one golden per test, shared by both backends (the backend word is not part of the file name)
+    assert len(list((inner.path / "golden" / "test_inner").glob("*.json"))) == 2
+
+
+def test_a_testcase_without_the_mixin_is_told_how_to_get_the_attributes(inner):
+    inner.write("""
+import unittest
+
+class PlainTests(unittest.TestCase):
+    def test_x(self):
+        self.repro_golden.check([1.0])
+""")
+    result = inner.run()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*test_inner.py::PlainTests::test_x: self.repro_backend*come from the mixin: "
+                                 "class MyTests(pytest_repro.ReproTestCase, unittest.TestCase)*"])
+
+
+def test_a_testcase_without_repro_is_untouched(inner):
+    inner.write("""
+import unittest
+
+class PlainTests(unittest.TestCase):
+    def test_x(self):
+        self.assertEqual(1, 1)
+""")
+    result = inner.run("--repro-backend=cpu,cuda", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*PlainTests::test_x PASSED*"])
