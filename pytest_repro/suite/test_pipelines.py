@@ -1,7 +1,8 @@
-"""Real diffusers pipelines on a tiny UNet checkpoint, checked against the goldens in golden/.
+"""Real diffusers pipelines on tiny checkpoints, checked against the goldens in golden/.
 
 Each test is what a diffusers maintainer would write with pytest-repro: load with the real
 ``from_pretrained``, draw noise from ``repro_generator``, check the output against its golden.
+DDIM, DDPM and PNDM run on one UNet; Stable Diffusion, DiT and LDM on their own checkpoints.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_repro.suite.checkpoints import TINY_DDPM, shared_noise
+from pytest_repro.batch import check_batch_items
+from pytest_repro.suite.checkpoints import TINY_DDPM, TINY_DIT, TINY_LDM, TINY_SD, ldm_unet, shared_noise
+from pytest_repro.suite.tokenizer import CORPUS
 
 diffusers = pytest.importorskip("diffusers", reason="the bundled suite needs pip install 'pytest-repro[diffusers]'")
 
@@ -83,3 +86,71 @@ def test_google_ddpm_cifar10_documented_checksum(repro_backend, repro_generator)
     pipe.set_progress_bar_config(disable=True)
     image = pipe(num_inference_steps=2, output_type="np", generator=repro_generator(0)).images
     assert abs(float(np.abs(image).sum()) - 1491.1711) < 1e-2  # the value diffusers documents
+
+
+# Stable Diffusion, DiT and LDM: the pipelines the field uses, each on diffusers' fast-test models.
+
+def _quiet(pipe, device):
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def load_sd(device):
+    pytest.importorskip("transformers", reason="the tiny Stable Diffusion needs transformers: "
+                                               "pip install 'pytest-repro[diffusers]'")
+    return _quiet(diffusers.StableDiffusionPipeline.from_pretrained(TINY_SD), device)
+
+
+def test_stable_diffusion_batch_of_prompts(repro_backend, repro_generator, repro_golden):
+    # A batch of prompts with one generator each; then each prompt alone with its own generator must give
+    # the same image as its place in the batch: the seeds' "improve one image of a batch" workflow.
+    pipe = load_sd(repro_backend.device)
+
+    def run(items):
+        return pipe([CORPUS[i] for i in items], generator=[repro_generator(i) for i in items],
+                    num_inference_steps=2, guidance_scale=6.0, output_type="np").images
+
+    images = run(range(len(CORPUS)))
+    repro_golden.check(images)  # before the solo runs, so the golden records the batch's seeds only
+    check_batch_items(run, len(CORPUS), batch=images, seeds=range(len(CORPUS)))
+
+
+# diffusers' DPMSolverMultistepScheduler.set_timesteps calls np.array() on a torch tensor, which numpy 2
+# deprecates; the warning is diffusers' and torch's to fix, not a reproducibility problem.
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+def test_dit_dpm_solver(repro_backend, repro_generator, repro_golden):
+    # DiT as its model card runs it: the shipped DDIM swapped for DPM-Solver++, two classes, CFG on.
+    pipe = diffusers.DiTPipeline.from_pretrained(TINY_DIT)
+    pipe.scheduler = diffusers.DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
+    pipe = _quiet(pipe, repro_backend.device)
+    image = pipe(class_labels=[1, 2], num_inference_steps=2, output_type="np",
+                 generator=repro_generator(0, batch=2)).images
+    repro_golden.check(image)
+
+
+def test_ldm_unconditional(repro_backend, repro_generator, repro_golden):
+    # Latent diffusion in a VQ-VAE's latent space: the pipeline FACTS.md found most thread-sensitive.
+    pipe = _quiet(diffusers.LDMPipeline.from_pretrained(TINY_LDM, unet=ldm_unet()), repro_backend.device)
+    image = pipe(num_inference_steps=2, output_type="np", generator=repro_generator(0)).images
+    repro_golden.check(image)
+
+
+# diffusers' own fast-test slices (image[0, -3:, -3:, -1]) for these configs: a check on the checkpoints.
+FAST_TEST_SLICES = {
+    "dit": [0.2946, 0.6601, 0.4329, 0.3296, 0.4144, 0.5319, 0.7273, 0.5013, 0.4457],
+    "ldm": [0.8512, 0.818, 0.6411, 0.6808, 0.4465, 0.5618, 0.46, 0.6231, 0.5172],
+}
+
+
+@pytest.mark.repro(backends=["cpu"])
+@pytest.mark.parametrize("name", sorted(FAST_TEST_SLICES))
+def test_matches_diffusers_fast_test_slice(repro_backend, repro_generator, name):
+    if name == "dit":
+        pipe = diffusers.DiTPipeline.from_pretrained(TINY_DIT)
+        kwargs = {"class_labels": [1]}
+    else:
+        pipe = diffusers.LDMPipeline.from_pretrained(TINY_LDM, unet=ldm_unet())
+        kwargs = {}
+    image = _quiet(pipe, "cpu")(num_inference_steps=2, output_type="np", generator=repro_generator(0),
+                                **kwargs).images
+    assert np.abs(image[0, -3:, -3:, -1].reshape(-1) - FAST_TEST_SLICES[name]).max() < 1e-3
