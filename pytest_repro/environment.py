@@ -7,7 +7,7 @@ from typing import Any
 
 from .backends.base import dist_version
 
-VERSIONED = ("torch", "diffusers", "numpy", "mindspore", "mindone", "torch-npu")
+VERSIONED = ("torch", "diffusers", "transformers", "numpy", "mindspore", "mindone", "torch-npu")
 
 
 def versions() -> dict[str, str | None]:
