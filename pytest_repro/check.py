@@ -6,6 +6,7 @@ The comparison rule is :func:`~pytest_repro.verdict.judge`, the CPU fallback liv
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -20,9 +21,9 @@ from .identity import TestLocation, safe_name
 from .report.failure import failure_text
 from .results import CheckResult, Status
 from .settings import SAMPLE_SIZE, Settings, tolerance_overrides
-from .store import GoldenError, GoldenFile, locked, save_arrays
-from .summary import sample_indices, summarize
-from .verdict import Side, Verdict, judge, same_environment
+from .store import GoldenError, GoldenFile, locked, save_arrays, sweep_once
+from .summary import sample_indices, sha256, summarize
+from .verdict import IncomparableArrays, Side, Verdict, judge, same_environment
 
 
 class ReproCheckFailed(AssertionError):
@@ -85,7 +86,10 @@ class GoldenChecker:
                 raise self._fail(result, f"{result.nodeid} [{name}]: {exc}") from None
             result.summary = summarize(array, dtype)
             if self.settings.report:
-                result.array_file = self._keep_for_report(name, array)
+                try:
+                    result.array_file = self._keep_for_report(name, array)
+                except GoldenError as exc:  # a full disk or a read-only report folder
+                    raise self._fail(result, f"{result.nodeid} [{name}]: {exc}") from None
             if self.settings.regen:
                 self._regen(result, array)
                 return None
@@ -119,6 +123,7 @@ class GoldenChecker:
         report = Path(self.settings.report or "")
         folder = report.with_name(report.stem + ".arrays")
         path = folder / (safe_name(f"{self.location.golden_id}.{name}.{self.backend.key}") + ".npz")
+        sweep_once(folder)  # what a killed run left there
         save_arrays(path, *self._kept(array), compress=False)
         return f"{folder.name}/{path.name}"
 
@@ -128,22 +133,24 @@ class GoldenChecker:
         if not result.summary["finite"]:
             raise self._fail(result, f"{result.nodeid} [{result.check}]: refusing to record an output with NaN or "
                                      f"Inf values as the golden on {key}")
-        golden = self._load(result)
-        try:
-            entry = golden.entry(result.check, key)
-        except GoldenError as exc:
-            raise self._fail(result, str(exc)) from None
-        result.golden_backend = str(key)
-        if entry is not None and entry["summary"]["hash"] == result.summary["hash"] and _array_intact(golden, entry):
-            result.status = Status.UNCHANGED
-            return
         values, index = self._kept(array)
         new_entry = {"summary": result.summary, "seed": result.seed, "fingerprint": result.fingerprint,
                      "kept": "full" if index is None else f"sample of {index.size}"}
-        with locked(self.path):
-            golden = GoldenFile.load(self.path, self.location.golden_id)  # re-read: another backend may have written
-            written = golden.set_entry(result.check, key, new_entry, values, index)
-        result.status = Status.WRITTEN if entry is None else Status.REWRITTEN
+        result.golden_backend = str(key)
+        try:
+            sweep_once(self.path.parent)
+            # Files that can't be read are never replaced (restore or delete them); a bad entry is.
+            state = _stored(self._load(result), result.check, key, new_entry, values, index)
+            if state == "unchanged":
+                result.status = Status.UNCHANGED
+                return
+            with locked(self.path):
+                # re-read: another backend of this test may have written meanwhile
+                golden = GoldenFile.load(self.path, self.location.golden_id)
+                written = golden.set_entry(result.check, key, new_entry, values, index)
+        except GoldenError as exc:
+            raise self._fail(result, str(exc)) from None
+        result.status = Status.WRITTEN if state == "missing" else Status.REWRITTEN
         result.written = [str(p) for p in written]
 
     def _compare(self, result: CheckResult, array: np.ndarray) -> Verdict:
@@ -152,7 +159,7 @@ class GoldenChecker:
         golden = self._load(result)
         try:
             entry, golden_key = golden.lookup(result.check, key)
-            loaded = golden.load_array(entry) if entry is not None and result.summary["size"] else None
+            stored, index = golden.load_array(result.check, golden_key) if entry is not None else (None, None)
         except GoldenError as exc:
             raise self._fail(result, str(exc)) from None
         if entry is None:
@@ -162,11 +169,13 @@ class GoldenChecker:
                 f"no golden for {result.label} on backend {key} in {self.path}{where}.\n"
                 f"Record it with: {self.regen_command()}"
             ), status=Status.MISSING)
-        stored, index = loaded if loaded is not None else (None, None)
-        verdict = judge(
-            Side(result.summary, array.reshape(-1)), Side(entry["summary"], stored, index), result.tolerance,
-            same_environment(golden_key, entry.get("fingerprint"), key, result.fingerprint),
-        )
+        try:
+            verdict = judge(
+                Side(result.summary, array.reshape(-1)), Side(entry["summary"], stored, index), result.tolerance,
+                same_environment(golden_key, entry.get("fingerprint"), key, result.fingerprint),
+            )
+        except (UnsupportedOutput, IncomparableArrays) as exc:
+            raise self._fail(result, f"{result.nodeid} [{result.check}]: {exc}") from None
         result.golden_backend = str(golden_key)
         result.fingerprint_diff = fingerprint_diff(entry.get("fingerprint"), result.fingerprint)
         result.judged(verdict)
@@ -176,10 +185,32 @@ class GoldenChecker:
         return verdict
 
 
-def _array_intact(golden: GoldenFile, entry: dict[str, Any]) -> bool:
-    """A missing or mismatched .npz beside an unchanged entry must be rewritten by --repro-regen."""
+# What --repro-regen compares besides the arrays. Not the fingerprint: the same bytes from another machine
+# confirm the golden, they don't move it (its fingerprint keeps bitwise checks where it was recorded).
+COMPARED = ("summary", "seed", "kept")
+
+
+def _stored(golden: GoldenFile, check: str, key: str, entry: dict[str, Any], values: np.ndarray,
+            index: np.ndarray | None) -> str:
+    """``missing``, ``unchanged``, or ``differs`` (also for a malformed entry or array: regen replaces it).
+
+    Unchanged means the whole stored entry is valid and holds this output: shape, dtype, every summary
+    field, seeds, how much is kept, and the arrays themselves; equal bytes alone are not enough (``a`` and
+    ``a[None]`` share them).
+    """
     try:
-        golden.load_array(entry)
+        stored = golden.entry(check, key)
+        if stored is None:
+            return "missing"
+        stored_values, stored_index = golden.load_array(check, key)
     except GoldenError:
-        return False
-    return True
+        return "differs"
+    plain = json.loads(json.dumps({k: entry[k] for k in COMPARED}))  # as it reads back from the file
+    same = all(stored.get(k) == plain[k] for k in COMPARED)
+    return "unchanged" if same and _same(stored_values, values) and _same(stored_index, index) else "differs"
+
+
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.dtype == b.dtype and a.shape == b.shape and sha256(a) == sha256(b)

@@ -1,4 +1,4 @@
-"""``python -m pytest_repro`` (also ``pytest-repro``): the suite, checkpoints and cross-run compare."""
+"""``python -m pytest_repro`` (also ``pytest-repro``): the suite, checkpoints, cross-run compare and the views."""
 
 from __future__ import annotations
 
@@ -36,6 +36,43 @@ def make_checkpoints(root: Path) -> int:
     return 0
 
 
+def render_html(reports: list[Path], out: Path | None, golden_dir: Path | None) -> int:
+    """The HTML report of one or more JSON reports; exit 2 when one can't be read."""
+    from .report.html import write_html
+
+    out = out or reports[0].with_suffix(".html")
+    try:
+        page = write_html(reports, out, golden_dir)
+    except ValueError as exc:
+        print(f"pytest-repro html: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"pytest-repro html: can't write {out}: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out} ({page.counts})")
+    return 0
+
+
+def render_markdown(reports: list[Path], out: Path | None, html: str | None, link: str | None) -> int:
+    """The Markdown drift table of one or more JSON reports, to stdout or a file; exit 2 on a bad report."""
+    from .report.markdown import markdown_of
+
+    try:
+        text = markdown_of(reports, html, link)
+    except ValueError as exc:
+        print(f"pytest-repro markdown: {exc}", file=sys.stderr)
+        return 2
+    if out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"pytest-repro markdown: can't write {out}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pytest_repro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,15 +89,39 @@ def main(argv: list[str] | None = None) -> int:
     cmp.add_argument("--cosine", type=argtype(number, "number"), default=None,
                      help="cosine distance limit (default: each check's own cosine)")
     cmp.add_argument("--strict", action="store_true", help="fail a check that a runner or the reference lacks")
+    cmp.add_argument("--markdown", type=Path, default=None, metavar="PATH",
+                     help='append the matrix as Markdown here (in CI: "$GITHUB_STEP_SUMMARY")')
+    cmp.add_argument("--html", type=Path, default=None, metavar="OUT.html",
+                     help="write the HTML report of every runner's checks (golden, output, difference)")
+    html = sub.add_parser("html", help="render the HTML report (golden, output, difference) of JSON reports")
+    html.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
+    html.add_argument("-o", "--output", type=Path, default=None, metavar="OUT.html",
+                      help="where to write it (default: the first report's name with .html)")
+    html.add_argument("--golden-dir", type=Path, default=None, metavar="DIR",
+                      help="look for goldens here (a checkout's golden/) when the recorded paths don't exist")
+    md = sub.add_parser("markdown", help="print the Markdown drift table of JSON reports (for $GITHUB_STEP_SUMMARY)")
+    md.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
+    md.add_argument("-o", "--output", type=Path, default=None, metavar="OUT.md", help="write it here, not to stdout")
+    md.add_argument("--html", default=None, metavar="PATH", help="where the HTML report is (named in the summary)")
+    md.add_argument("--link", default=None, metavar="URL",
+                    help="a link to the HTML report (default with --html on GitHub Actions: this run's page)")
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["suite"]:  # everything after "suite" belongs to pytest, options included
         return run_suite(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "make-checkpoints":
         return make_checkpoints(args.root)
+    if args.command == "html":
+        return render_html(list(dict.fromkeys(args.reports)), args.output, args.golden_dir)
+    if args.command == "markdown":
+        from .report.markdown import run_link
+
+        return render_markdown(list(dict.fromkeys(args.reports)), args.output, args.html,
+                               args.link or (run_link() if args.html else None))
     from .compare_runs import compare_reports
 
-    return compare_reports(args.reports, args.atol, args.cosine, strict=args.strict, reference=args.reference)
+    return compare_reports(args.reports, args.atol, args.cosine, strict=args.strict, reference=args.reference,
+                           markdown=args.markdown, html=args.html)
 
 
 if __name__ == "__main__":

@@ -189,8 +189,46 @@ def render(runners: list[Runner], strict: bool) -> list[str]:
     return lines
 
 
+def _vs_reference(c: Cell) -> str:
+    if c.how == "unpaired":
+        return "not in the reference"
+    if c.reference is None:
+        return "(reference)"
+    if c.error is not None or c.verdict is None:
+        return f"ERROR: {c.error}"
+    v = c.verdict
+    return f"{'PASS' if v.passed else 'FAIL'} {fmt_metric(v.metrics.get('linf'))} / {fmt_metric(v.limit)}"
+
+
+def markdown_matrix(runners: list[Runner], strict: bool, html: str | None = None) -> str:
+    """The matrix as Markdown for ``$GITHUB_STEP_SUMMARY``: failing rows first, the rest folded."""
+    from .report.markdown import cell, html_note, run_link
+
+    rows: list[tuple[bool, str]] = []
+    for runner in runners:
+        for c in runner.cells:
+            own = f"{c.result.status.value.upper()} {fmt_metric(c.result.metrics.get('linf'))}"
+            line = (f"| {'**FAIL**' if c.failed else 'pass'} | {cell(c.result.label, code=True)} | "
+                    f"{cell(runner.path.name)} | {cell(c.result.backend)} | {cell(own)} | {cell(_vs_reference(c))} |")
+            rows.append((c.failed, line))
+        for rec in runner.unpaired:
+            rows.append((strict, f"| {'**MISSING**' if strict else 'missing'} | {cell(rec.label, code=True)} | "
+                                 f"{cell(runner.path.name)} | {cell(rec.backend)} | - | not on this runner |"))
+    head = ["| gate | test [check] | runner | backend | vs golden | vs reference (L_inf / limit) |",
+            "|---|---|---|---|---|---|"]
+    failing = [line for bad, line in rows if bad]
+    passing = [line for bad, line in rows if not bad]
+    text = [f"## pytest-repro gate: {len(failing)} failing of {len(rows)} (reference {cell(runners[0].path.name)})",
+            "", *head, *failing]
+    if passing:
+        text += ["", f"<details><summary>{len(passing)} within the limits</summary>", "", *head, *passing,
+                 "", "</details>"]
+    return "\n".join([*text, "", html_note(html, run_link()), ""])
+
+
 def compare_reports(paths: list[Path], atol: float | None = None, cosine: float | None = None,
-                    strict: bool = False, reference: Path | None = None, out: Any = sys.stdout) -> int:
+                    strict: bool = False, reference: Path | None = None, out: Any = sys.stdout,
+                    markdown: Path | None = None, html: Path | None = None) -> int:
     """Print the matrix; 0 within every limit, 1 on drift (or a missing check under ``strict``), 2 on bad input."""
     paths = [Path(p) for p in paths]
     if reference is not None and Path(reference) not in paths:
@@ -212,6 +250,14 @@ def compare_reports(paths: list[Path], atol: float | None = None, cosine: float 
         return 2
     for line in render(runners, strict):
         print(line, file=out)
+    if markdown is not None:  # appended: $GITHUB_STEP_SUMMARY collects every step's summary
+        with open(markdown, "a", encoding="utf-8") as f:
+            f.write(markdown_matrix(runners, strict, str(html) if html else None))
+    if html is not None:  # each runner's checks drawn from its own report: golden, output, difference
+        from .report.html import write_html
+
+        write_html([r.path for r in runners], Path(html))
+        print(f"HTML report of every runner: {html}", file=out)
     failed = sum(c.failed for r in runners for c in r.cells)
     missing = sum(len(r.unpaired) + sum(c.how == "unpaired" for c in r.cells) for r in runners[1:])
     print(f"{paired} pairs against {runners[0].path}: {failed} failing check{'s' if failed != 1 else ''}, "

@@ -83,9 +83,31 @@ def safe_name(text: str) -> str:
     if name.split(".")[0].lower() in _WINDOWS_RESERVED:
         name = "_" + name
     if name != text or len(name) > MAX_NAME or name != name.lower():
-        digest = hashlib.sha1(text.encode()).hexdigest()[:8]
+        digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
         name = f"{name[: MAX_NAME - 9]}-{digest}"
     return name or "_"
+
+
+_PART = re.compile(r"[a-z0-9_\-\[\]=+,@]{1,60}")
+_HASHED = re.compile(r".*-[0-9a-f]{8}")
+
+
+def name_part(text: str) -> str:
+    """One dot-free part of a file name (a check name), distinct for distinct texts.
+
+    Array files are ``<test>.<check>.<backend>.npz``: with dots in neither the check nor the backend part,
+    a file name splits back into one (test, check, backend) only. A text kept as it is never ends like an
+    altered one (``-`` and 8 hex digits), so ``a:b`` (``a_b-<hash>``) and ``a_b-<hash>`` get two files.
+    """
+    if _PART.fullmatch(text) and not _HASHED.fullmatch(text):
+        return text
+    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{_UNSAFE.sub('_', text).replace('.', '_')[:40]}-{digest}"
+
+
+def array_name(test_stem: str, check: str, backend: str) -> str:
+    """``test_x.output.torch-cpu.npz``: the file a golden entry's array is kept in, beside ``test_x.json``."""
+    return f"{test_stem}.{name_part(check)}.{BackendKey(backend)}.npz"
 
 
 def golden_path(golden_dir: Path, test_id: str) -> Path:

@@ -40,6 +40,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_DOC)
     try:
         settings = st.resolve(config)
+        from .backends import check_word  # stdlib only; loads the third-party backends the words select
+
+        for word in settings.backends:  # the default too: a backend under another's key must not run
+            check_word(word, "--repro-backend")
     except ValueError as exc:  # a broken third-party backend entry point
         raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS_KEY] = settings
@@ -211,6 +215,7 @@ class ReproLedger:
     def __init__(self, config: pytest.Config):
         self.config = config
         self.results: list[CheckResult] = []
+        self.written: list[str] = []  # what the views wrote, said in the terminal summary
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Results travel on the report's user_properties, so xdist brings workers' results home too.
@@ -236,9 +241,31 @@ class ReproLedger:
         settings = self.config.stash[SETTINGS_KEY]
         if settings.report:
             self.report().write(Path(settings.report))
+        self.write_views(settings)
+
+    def write_views(self, settings: st.Settings) -> None:
+        """The HTML report (from the JSON just written) and the CI step summary: once, by the controller."""
+        if settings.html and settings.report:
+            from .report.html import write_html
+
+            try:
+                page = write_html([Path(settings.report)], Path(settings.html))
+                self.written.append(f"repro: HTML report in {settings.html} ({page.counts})")
+            except (OSError, ValueError) as exc:
+                self.written.append(f"repro: could not write the HTML report {settings.html}: {exc}")
+        if self.results and os.environ.get("GITHUB_STEP_SUMMARY"):
+            from .report.markdown import append_step_summary
+
+            try:
+                target = append_step_summary(self.report(), Path(settings.report or "this run").name, settings.html)
+                self.written.append(f"repro: drift table appended to {target} ($GITHUB_STEP_SUMMARY)")
+            except OSError as exc:
+                self.written.append(f"repro: could not append to $GITHUB_STEP_SUMMARY: {exc}")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.results:
             from .report.terminal import write_summary
 
             write_summary(terminalreporter, self.config.stash[SETTINGS_KEY], self.report())
+        for line in self.written:
+            terminalreporter.write_line(line)

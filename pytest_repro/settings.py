@@ -166,6 +166,8 @@ SETTINGS = (
     Setting("max-linf", number, None, "ceiling on L_inf for every check, whatever else allows (CI gate)"),
     Setting("cosine", number, DEFAULT_COSINE, "ceiling on cosine distance"),
     Setting("report", str, None, "write the JSON results (the source of every report) to this path"),
+    Setting("html", str, None, "write the HTML report (golden, output and difference pictures) to this path; "
+            "the JSON report goes beside it unless --repro-report says where"),
     Setting("array-limit", positive_int, DEFAULT_ARRAY_LIMIT, "keep arrays up to this many bytes whole"),
     Setting("precision-mode", precision_mode, "must_keep_origin_dtype",
             "Ascend operator precision mode under determinism; 'vendor' leaves the vendor's defaults"),
@@ -220,6 +222,11 @@ def resolve(config: pytest.Config) -> Settings:
             except ValueError as exc:
                 raise pytest.UsageError(f"{s.dest} = {raw!r} in {config.inipath}: {exc}") from None
     value = {s.name: cli.get(s.name, ini.get(s.name, s.default)) for s in SETTINGS}
+    if value["html"] and not value["report"]:  # the HTML is a view of the JSON report and its arrays
+        value["report"] = str(Path(value["html"]).with_suffix(".json"))
+    if value["html"] and Path(value["html"]).resolve() == Path(value["report"]).resolve():
+        raise pytest.UsageError(f"--repro-html and --repro-report both name {value['html']}; give the HTML "
+                                "report its own path (OUT.html)")
     try:
         ini_per_backend = backend_tolerances(config.getini("repro_backend_tolerances"),
                                              f"repro_backend_tolerances in {config.inipath}")
@@ -234,6 +241,7 @@ def resolve(config: pytest.Config) -> Settings:
         golden_dir=str(Path(config.rootpath, value["golden-dir"])),
         regen=bool(config.getoption("repro_regen")),
         report=value["report"],
+        html=value["html"],
         array_limit=value["array-limit"],
         precision_mode=value["precision-mode"],
         base_tolerance=Tolerance().merged(**{n.replace("-", "_"): ini[n] for n in _TOL if n in ini}),
@@ -253,6 +261,7 @@ class Settings:
     golden_dir: str = "golden"
     regen: bool = False
     report: str | None = None
+    html: str | None = None  # --repro-html (implies a report beside it)
     array_limit: int = DEFAULT_ARRAY_LIMIT
     precision_mode: str = "must_keep_origin_dtype"
     base_tolerance: Tolerance = field(default_factory=Tolerance)  # defaults, then ini

@@ -2,58 +2,34 @@
 
 Layout: ``<golden_dir>/<test module path>/<test name>.json`` holding, per check name and per
 backend key, the summary, the seed, the environment fingerprint and the name of the array file.
-Every write goes to a temporary file in the same folder and is then renamed over the old one, so
-a crash never leaves half a golden behind.
+Writes are atomic and all-or-nothing (``files.py``); entries are validated field by field when read
+(``entry.py``), so a damaged golden is a :class:`GoldenError` naming the file, check, backend and field.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
-import tempfile
-import time
 import zipfile
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .identity import BackendKey, safe_name
+from .entry import FIX, GoldenError, Malformed, check_arrays, read_entry
+from .files import WriteError, atomic_write, locked, sweep, sweep_once, write_files
+from .identity import BackendKey, array_name
 from .summary import sha256
 
+__all__ = ["FORMAT", "GoldenError", "GoldenFile", "WriteError", "atomic_write", "load_arrays", "locked",
+           "save_arrays", "sweep", "sweep_once"]
+
 FORMAT = 1
-SUMMARY_KEYS = ("shape", "dtype", "size", "hash")  # what a comparison can't do without
 
 
-class GoldenError(Exception):
-    """A golden file that can't be used; the message names the file and what to do."""
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp makes the file 0600; a golden or report must be readable like any file the user writes.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def save_arrays(path: Path, values: np.ndarray, index: np.ndarray | None, compress: bool = True) -> None:
-    """Write kept values (and, for a sample, their flat indices) as ``.npz``, atomically.
+def npz_bytes(values: np.ndarray, index: np.ndarray | None, compress: bool = True) -> bytes:
+    """Kept values (and, for a sample, their flat indices) as the bytes of an ``.npz``.
 
     Goldens are compressed (they live in the repository); report arrays are not (8x faster to write).
     """
@@ -63,7 +39,12 @@ def save_arrays(path: Path, values: np.ndarray, index: np.ndarray | None, compre
         save(buffer, values=values)
     else:
         save(buffer, values=values, index=index)
-    atomic_write(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def save_arrays(path: Path, values: np.ndarray, index: np.ndarray | None, compress: bool = True) -> None:
+    """Write what :func:`load_arrays` reads, atomically."""
+    atomic_write(path, npz_bytes(values, index, compress))
 
 
 def load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -72,30 +53,9 @@ def load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         # Our own file handle: np.load leaks its own when the zip is corrupt.
         with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             return npz["values"], (npz["index"] if "index" in npz.files else None)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error, AttributeError) as exc:
+        # AttributeError: a bare .npy instead of an .npz (np.load returns an array, not an archive)
         raise GoldenError(f"{path}: unreadable array file ({exc}).") from None
-
-
-@contextlib.contextmanager
-def locked(path: Path, timeout: float = 60.0) -> Iterator[None]:
-    """Serialise read-modify-write of one golden file (xdist workers on two backends of one test)."""
-    lock = path.with_name(path.name + ".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            if time.monotonic() > deadline:
-                raise GoldenError(f"{lock}: still locked after {timeout:g}s; delete it if no run is active") from None
-            time.sleep(0.05)
-    try:
-        yield
-    finally:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(lock)
 
 
 class GoldenFile:
@@ -109,9 +69,11 @@ class GoldenFile:
             return cls(path, test_id)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            # ValueError: bad JSON, or an integer of more than 4300 digits; RecursionError: deep nesting
+            what = "nested too deeply" if isinstance(exc, RecursionError) else exc
             raise GoldenError(
-                f"{path}: unreadable golden file ({exc}). Restore it from version control, or delete "
+                f"{path}: unreadable golden file ({what}). Restore it from version control, or delete "
                 "it and run pytest --repro-regen to record it again."
             ) from None
         if not isinstance(data, dict) or not isinstance(data.get("checks"), dict):
@@ -129,26 +91,33 @@ class GoldenFile:
             )
         return cls(path, test_id, data)
 
-    def entry(self, check: str, backend: str) -> dict[str, Any] | None:
-        table = self.data["checks"].get(check, {})
-        entry = table.get(backend) if isinstance(table, dict) else table
-        if entry is None:
-            return None
-        summary = entry.get("summary") if isinstance(entry, dict) else None
-        missing = [k for k in SUMMARY_KEYS if not isinstance(summary, dict) or k not in summary]
-        if missing:
-            raise GoldenError(
-                f"{self.path}: entry {check!r}/{backend!r} lacks {', '.join(missing)} in its summary; restore it "
-                "from version control, or run pytest --repro-regen"
-            )
-        return entry
+    def _error(self, check: str, backend: str, field: str, problem: str, fix: str = FIX) -> GoldenError:
+        named = f", field {field!r}" if field else ""
+        return GoldenError(f"{self.path}: entry {check!r}/{backend!r}{named}: {problem}; {fix}")
 
-    def lookup(self, check: str, key: BackendKey) -> tuple[dict[str, Any] | None, BackendKey]:
+    def _table(self, check: str, backend: str) -> dict[str, Any]:
+        table = self.data["checks"].get(check, {})
+        if not isinstance(table, dict):
+            raise self._error(check, backend, "", f"the check holds a {type(table).__name__}, not a table of backends")
+        return table
+
+    def entry(self, check: str, backend: str) -> dict[str, Any] | None:
+        """The entry of ``check`` on ``backend``, every field checked; ``None`` if there is none."""
+        raw = self._table(check, backend).get(backend)
+        if raw is None:
+            return None
+        try:
+            return read_entry(raw)
+        except Malformed as exc:
+            raise self._error(check, backend, exc.field, exc.problem) from None
+
+    def lookup(self, check: str, key: str) -> tuple[dict[str, Any] | None, str]:
         """The entry to compare ``key``'s output with, and whose it is.
 
         A device with no entry of its own is compared with its framework's CPU entry (documented
         fallback), under the tolerance configured for the device.
         """
+        key = BackendKey(key)
         entry = self.entry(check, key)
         if entry is None and key != key.fallback:
             fallback = self.entry(check, key.fallback)
@@ -157,43 +126,51 @@ class GoldenFile:
         return entry, key
 
     def backends(self, check: str) -> list[str]:
-        return sorted(self.data["checks"].get(check, {}))
+        table = self.data["checks"].get(check, {})
+        return sorted(table) if isinstance(table, dict) else []
 
     def array_path(self, check: str, backend: str) -> Path:
-        return self.path.with_name(f"{self.path.stem}.{safe_name(check)}.{backend}.npz")
+        return self.path.with_name(array_name(self.path.stem, check, backend))
 
-    def load_array(self, entry: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """The kept values and, for a sample, their flat indices; ``None`` if only the summary is kept."""
-        name = entry.get("array")
-        if not name:
-            return None
-        path = self.path.with_name(name)
+    def load_array(self, check: str, backend: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """The kept values of an existing entry and, for a sample, their flat indices; checked against it."""
+        entry = self.entry(check, backend)
+        if entry is None:
+            raise self._error(check, backend, "", "no such entry")
         try:
-            values, index = load_arrays(path)
+            values, index = load_arrays(self.path.with_name(entry["array"]))
         except GoldenError as exc:
-            raise GoldenError(f"{exc} Restore it from version control, or run pytest --repro-regen.") from None
-        # The JSON is written after its array: a run killed in between leaves a new array under the old
-        # entry. The entry's hash of the values catches that instead of comparing with an unreviewed array.
-        if "array_hash" in entry and sha256(values) != entry["array_hash"]:
-            raise GoldenError(
-                f"{path}: does not match its entry in {self.path.name} (an interrupted --repro-regen?); restore "
-                "both from version control, or run pytest --repro-regen"
-            )
+            raise self._error(check, backend, "array", str(exc).rstrip(".")) from None
+        try:
+            check_arrays(entry, values, index)
+        except Malformed as exc:
+            raise self._error(check, backend, exc.field, exc.problem) from None
         return values, index
 
-    def set_entry(self, check: str, backend: str, entry: dict[str, Any], values: np.ndarray | None,
+    def set_entry(self, check: str, backend: str, entry: dict[str, Any], values: np.ndarray,
                   index: np.ndarray | None) -> list[Path]:
-        """Store one entry (and its array) and write everything to disk; returns the files written."""
-        written = []
-        if values is not None:
-            array_path = self.array_path(check, backend)
-            save_arrays(array_path, values, index)
-            entry["array"] = array_path.name
-            entry["array_hash"] = sha256(values)
-            written.append(array_path)
-        self.data["format"] = FORMAT
-        self.data["checks"].setdefault(check, {})[backend] = entry
-        text = json.dumps(self.data, indent=2, sort_keys=True) + "\n"
-        atomic_write(self.path, text.encode("utf-8"))
-        written.append(self.path)
-        return written
+        """Store one entry and its array, replacing only that entry; returns the files written.
+
+        The array and the JSON are written together (``write_files``): a full disk or a read-only folder
+        leaves both old files as they were. Other entries are kept as they are, even malformed ones.
+        """
+        array_path = self.array_path(check, backend)
+        entry = {**entry, "array": array_path.name, "array_hash": sha256(values)}
+        if index is not None:  # the positions too: a tampered index would compare the wrong values
+            entry["index_hash"] = sha256(index)
+        try:
+            read_entry(entry)  # what is written must read back
+        except Malformed as exc:
+            raise self._error(check, backend, exc.field, exc.problem, "the output can't be recorded (the backend's "
+                              "fingerprint or the summary is not what a golden may hold)") from None
+        data = {**self.data, "format": FORMAT, "checks": dict(self.data["checks"])}
+        table = data["checks"].get(check)
+        data["checks"][check] = {**(table if isinstance(table, dict) else {}), backend: entry}
+        try:
+            text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+        except (RecursionError, ValueError, TypeError) as exc:
+            raise GoldenError(f"{self.path}: another entry can't be written back ({type(exc).__name__}); "
+                              f"{FIX}") from None
+        write_files([(array_path, npz_bytes(values, index)), (self.path, text.encode("utf-8"))])
+        self.data = data
+        return [array_path, self.path]

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .convert import UnsupportedOutput
 from .results import LimitRow
 from .tolerance import Tolerance
 
@@ -46,8 +47,26 @@ def same_environment(key_a: str, fingerprint_a: Any, key_b: str, fingerprint_b: 
     return key_a == key_b and bool(fingerprint_a) and fingerprint_a == fingerprint_b
 
 
+class IncomparableArrays(ValueError):
+    """Two arrays with no value-by-value comparison: different numbers of values."""
+
+
 def _flat64(x: np.ndarray) -> np.ndarray:
-    return np.asarray(x, dtype=np.float64).reshape(-1)
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf" or x.dtype.itemsize > 8:
+        raise UnsupportedOutput(f"cannot compare {x.dtype} values (booleans, integers and floats only)")
+    return x.astype(np.float64).reshape(-1)
+
+
+def _abs_diff(a: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """|a - e| in float64. Integers are subtracted exactly first: 2**60 + 1 and 2**60 are one float64."""
+    a, e = np.asarray(a).reshape(-1), np.asarray(e).reshape(-1)
+    if a.dtype.kind in "iu" and e.dtype.kind in "iu" and a.dtype.kind == e.dtype.kind:
+        wide = np.int64 if a.dtype.kind == "i" else np.uint64
+        hi, lo = np.maximum(a.astype(wide), e.astype(wide)), np.minimum(a.astype(wide), e.astype(wide))
+        # hi - lo < 2**64 always: exact in uint64, whatever the wrap-around of the signed difference
+        return (hi.astype(np.uint64) - lo.astype(np.uint64)).astype(np.float64)
+    return np.abs(_flat64(a) - _flat64(e))
 
 
 def metrics(actual: np.ndarray, expected: np.ndarray) -> dict[str, float | None]:
@@ -56,8 +75,12 @@ def metrics(actual: np.ndarray, expected: np.ndarray) -> dict[str, float | None]
     Relative L2 and cosine distance are ``None`` where they mean nothing: against an all-zero
     expected array (a black image), and for cosine also an all-zero output. L_inf decides there.
     """
+    actual, expected = np.asarray(actual), np.asarray(expected)
     a, e = _flat64(actual), _flat64(expected)
-    return _metrics(a, e, np.abs(a - e))
+    if a.size != e.size:
+        raise IncomparableArrays(f"cannot compare {a.size} values with {e.size}: metrics need arrays of one size")
+    with np.errstate(all="ignore"):  # inf - inf and overflowing sums are results here, not warnings
+        return _metrics(a, e, _abs_diff(actual, expected))
 
 
 def _metrics(a: np.ndarray, e: np.ndarray, diff: np.ndarray) -> dict[str, float | None]:
@@ -114,14 +137,25 @@ def _worst(a: np.ndarray, e: np.ndarray, diff: np.ndarray, flat_index: np.ndarra
 
 
 def _aligned(actual: Side, expected: Side) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | str | None:
-    """The two value arrays at the same positions, and those positions; a reason when they can't be."""
+    """The two value arrays at the same positions, and those positions; a reason when they can't be.
+
+    ``None`` only where a side keeps no values at all. Kept values that don't fit their summary are a
+    reason, never a fall-back to the abs-sum: a reversed image has the same abs-sum.
+    """
     if expected.values is None or actual.values is None:
         return None
     a, e = actual.values.reshape(-1), expected.values.reshape(-1)
+    size = int(actual.summary["size"])
+    for side, values, index in (("output", a, actual.index), ("reference", e, expected.index)):
+        kept = size if index is None else index.size
+        if values.size != kept:
+            return f"the {side} keeps {values.size} values where it should keep {kept}: it can't be compared"
+        if index is not None and index.size and (index.min() < 0 or index.max() >= size):
+            return f"the {side}'s sample positions lie outside an output of {size} values"
     if expected.index is None:
         if actual.index is not None:
             return "the output was kept as a sample but the reference whole (different --repro-array-limit)"
-        return (a, e, None) if a.size == e.size else None  # a kept array of another size: summary only
+        return a, e, None
     if actual.index is None:
         return a[expected.index], e, expected.index
     if not np.array_equal(actual.index, expected.index):
@@ -130,11 +164,23 @@ def _aligned(actual: Side, expected: Side) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def judge(actual: Side, expected: Side, tol: Tolerance, same_environment: bool) -> Verdict:
-    """Hold ``actual`` to ``expected`` (a golden entry, or the reference run) within ``tol``."""
+    """Hold ``actual`` to ``expected`` (a golden entry, or the reference run) within ``tol``.
+
+    Every outcome is a verdict, passed or failed with its reasons; an array of a dtype nothing can
+    compare (complex, text, objects) is an :class:`~pytest_repro.convert.UnsupportedOutput`.
+    """
+    with np.errstate(all="ignore"):  # overflowing differences and sums are failures here, not warnings
+        return _judge(actual, expected, tol, same_environment)
+
+
+def _judge(actual: Side, expected: Side, tol: Tolerance, same_environment: bool) -> Verdict:
     v = Verdict(passed=False)
     got, ref = actual.summary, expected.summary
     if not got.get("finite", True):
         v.reasons.append(f"output has {got.get('nan', '?')} NaN and {got.get('inf', '?')} Inf values")
+        return v
+    if not ref.get("finite", True):
+        v.reasons.append(f"the reference has {ref.get('nan', '?')} NaN and {ref.get('inf', '?')} Inf values")
         return v
     if list(got["shape"]) != list(ref["shape"]):
         v.reasons.append(f"shape changed: golden {tuple(ref['shape'])}, now {tuple(got['shape'])}")
@@ -155,9 +201,12 @@ def judge(actual: Side, expected: Side, tol: Tolerance, same_environment: bool) 
     linf: float | None = None
     if aligned is not None:
         a_values, e_values, index = aligned
-        a64, e64 = np.asarray(a_values, dtype=np.float64), np.asarray(e_values, dtype=np.float64)
+        a64, e64 = _flat64(a_values), _flat64(e_values)
+        if not (np.isfinite(a64).all() and np.isfinite(e64).all()):  # summaries that lie: NaN compares as "within"
+            v.reasons.append("the kept values hold NaN or Inf where the summaries say none")
+            return v
         v.coverage = "full" if index is None else "sample"
-        diff = np.abs(a64 - e64)
+        diff = _abs_diff(a_values, e_values)
         v.metrics = _metrics(a64, e64, diff)
         linf = float(diff.max()) if diff.size else 0.0
         bad = int((diff > tol.atol + tol.rtol * np.abs(e64)).sum())
@@ -171,18 +220,7 @@ def judge(actual: Side, expected: Side, tol: Tolerance, same_environment: bool) 
     else:
         v.coverage = "summary"
         v.limit = tol.linf_limit(0.0)
-    abs_sum, ref_sum = float(got.get("abs_sum", 0.0)), float(ref.get("abs_sum", 0.0))
-    abs_sum_delta = abs(abs_sum - ref_sum)
-    v.metrics.update(abs_sum=abs_sum, abs_sum_delta=abs_sum_delta)
-    if v.coverage != "full":
-        # |sum|a| - sum|e|| <= n * L_inf, so this is a sound bound where only part of the array is kept.
-        per_value = abs_sum_delta / n
-        # Both abs-sums are rounded to 7 significant digits in their summaries: allow that rounding too.
-        allowed = tol.atol + (tol.rtol + 1e-6) * max(abs(ref_sum), abs(abs_sum)) / n + 1e-7
-        ok = per_value <= allowed
-        v.limits.append(LimitRow("abs-sum delta / size", per_value, allowed, ok))
-        if not ok:
-            v.reasons.append("abs-sum moved more than atol per value")
+    _abs_sum_bound(v, got.get("abs_sum", 0.0), ref.get("abs_sum", 0.0), n, tol)
     if tol.max_linf is not None and linf is not None:
         ok = linf <= tol.max_linf
         v.limits.append(LimitRow("L_inf ceiling (max_linf)", linf, tol.max_linf, ok))
@@ -202,3 +240,22 @@ def judge(actual: Side, expected: Side, tol: Tolerance, same_environment: bool) 
         )
     v.passed = not v.reasons
     return v
+
+
+def _abs_sum_bound(v: Verdict, abs_sum: float | None, ref_sum: float | None, n: int, tol: Tolerance) -> None:
+    """Where only part of the output is kept, the abs-sums bound what the rest may have moved."""
+    if abs_sum is None or ref_sum is None:  # the sum of a finite output beyond float64 (summary.py)
+        if v.coverage != "full":
+            v.reasons.append("abs-sum too large for float64: the values not kept can't be checked")
+        return
+    abs_sum_delta = abs(float(abs_sum) - float(ref_sum))
+    v.metrics.update(abs_sum=float(abs_sum), abs_sum_delta=abs_sum_delta)
+    if v.coverage != "full":
+        # |sum|a| - sum|e|| <= n * L_inf, so this is a sound bound where only part of the array is kept.
+        per_value = abs_sum_delta / n
+        # Both abs-sums are rounded to 7 significant digits in their summaries: allow that rounding too.
+        allowed = tol.atol + (tol.rtol + 1e-6) * max(abs(ref_sum), abs(abs_sum)) / n + 1e-7
+        ok = per_value <= allowed
+        v.limits.append(LimitRow("abs-sum delta / size", per_value, allowed, ok))
+        if not ok:
+            v.reasons.append("abs-sum moved more than atol per value")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 
 import pytest
 
@@ -76,6 +77,69 @@ def test_every_registered_key_is_a_backend_key():
 def test_load_unknown_key_lists_known_ones():
     with pytest.raises(KeyError, match="no backend registered as 'jax-tpu'; known: .*torch-cpu.*torch-cuda"):
         load("jax-tpu")
+
+
+FAKE_BACKENDS = """
+from pytest_repro.backends.torch_cpu import TorchCPU
+class Liar(TorchCPU):  # registered as torch-liar; its own key is torch-cpu
+    pass
+class Climber(TorchCPU):
+    device_kind = "cpu/../../x"
+class Honest(TorchCPU):
+    device_kind = "xpu"
+class NoBackend:
+    pass
+"""
+
+
+@pytest.fixture
+def entry_points(monkeypatch, tmp_path):
+    """Register ``name = fake_backends:Class`` pairs as the entry-point group would."""
+    (tmp_path / "fake_backends.py").write_text(FAKE_BACKENDS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def register(*pairs):
+        monkeypatch.setattr(backends, "_entry_points", lambda: tuple(pairs))
+
+    return register
+
+
+@pytest.mark.parametrize(("name", "target", "message"), [
+    ("torch-liar", "fake_backends:Liar", "registered as 'torch-liar' says its key is 'torch-cpu'; it would read "
+                                         "and write torch-cpu's goldens"),
+    ("torch-x", "fake_backends:Climber", "registered as 'torch-x' has no valid key of its own: 'torch-cpu/../../x' "
+                                         "is not a backend key"),
+    ("torch-y", "fake_backends:Missing", "registered as 'torch-y' can't be loaded: module 'fake_backends' has no"),
+    ("torch-z", "fake_backends:NoBackend", "registered as 'torch-z' is not a pytest_repro Backend"),
+    ("torch-w", "no_such_module:X", "registered as 'torch-w' can't be loaded: No module named 'no_such_module'"),
+])
+def test_a_third_party_backend_that_cant_be_itself_is_refused_when_selected(entry_points, name, target, message):
+    entry_points((name, target))
+    with pytest.raises(backends.BackendError) as info:
+        load(name)
+    assert message in str(info.value) and str(info.value).startswith(f"backend {target} ")
+    with pytest.raises(ValueError, match=f"--repro-backend: backend {target} {re.escape(message[:30])}"):
+        backends.check_word(name, "--repro-backend")
+    assert backends.check_word("mindspore-cpu") == "mindspore-cpu"  # other words are not its business
+
+
+def test_a_device_word_checks_every_third_party_backend_it_may_select(entry_points):
+    entry_points(("torch-xpu", "fake_backends:Honest"), ("mindspore-cpu", "fake_backends:Liar"))
+    assert backends.check_word("torch-xpu") == "torch-xpu"
+    assert load("torch-xpu").key == "torch-xpu"
+    with pytest.raises(ValueError, match="registered as 'mindspore-cpu' says its key is 'torch-cpu'"):
+        backends.check_word("cpu")  # selects mindspore-cpu for a MindSpore test
+    with pytest.raises(ValueError, match="registered as 'mindspore-cpu'"):
+        backends.check_word("auto")
+    assert set(backends.selected_keys("cuda")) == {"torch-cuda", "mindspore-cuda"}
+    assert backends.selected_keys("torch-npu") == []  # registered by nobody
+
+
+@pytest.mark.parametrize("name", ["torch-cpu/../x", "torch-a\\b", "../torch-cpu"])
+def test_an_entry_point_name_with_a_path_separator_is_refused(entry_points, name):
+    entry_points((name, "fake_backends:Honest"))
+    with pytest.raises(ValueError, match="is not a backend key"):
+        backends.check_word("cpu")
 
 
 def test_auto_order_ends_with_cpu():

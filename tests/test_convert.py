@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -175,3 +176,65 @@ def test_unsupported_objects_name_their_type(obj):
         to_array(obj)
     assert isinstance(info.value, TypeError)  # callers catching TypeError keep working
     assert "numpy array" in str(info.value)
+
+
+# ---- outputs the harness can't compare: refused, whatever they came in, never cast ----
+
+
+REFUSED = [
+    (np.array([1 + 2j, 3j]), "complex values.*x.real"),
+    (1 + 2j, "complex values"),
+    (np.array(["a", "b"]), "text"),
+    (np.array([b"a"]), "bytes"),
+    (np.array([(1, 2.0)], dtype=[("a", "i4"), ("b", "f8")]), "structured or void"),
+    (np.array([1, "x"], dtype=object), "Python objects"),
+    (2**100, "Python objects.*integers beyond int64"),
+    (-(2**70), "integers beyond int64"),
+    ([1.0, 2**64], "integers beyond int64"),
+    (np.array(["2024-01-01"], dtype="datetime64[D]"), "dates"),
+    (np.array([1], dtype="timedelta64[s]"), "time spans"),
+    (np.ma.masked_array([1.0, 2.0], mask=[0, 1]), "masked array"),
+]
+if np.dtype(np.longdouble).itemsize > 8:
+    REFUSED.append((np.ones(2, np.longdouble), "cast to float64"))
+
+
+@pytest.mark.parametrize(("obj", "message"), REFUSED, ids=[m for _, m in REFUSED])
+def test_outputs_without_comparable_numbers_are_refused(obj, message):
+    with pytest.raises(UnsupportedOutput, match=message):
+        to_array(obj)
+
+
+def test_integers_up_to_64_bits_and_other_byte_orders_are_kept_exactly():
+    array, dtype = to_array(2**64 - 1)
+    assert dtype == "uint64" and int(array) == 2**64 - 1
+    assert to_array(-(2**63))[1] == "int64"
+    big_endian = np.arange(4, dtype=">f4")
+    array, dtype = to_array(big_endian)
+    assert dtype == "float32" and array.dtype.isnative and np.array_equal(array, big_endian)
+
+
+def test_nesting_too_deep_is_refused():
+    nested: list = [1.0]
+    for _ in range(40):
+        nested = [nested]
+    with pytest.raises(UnsupportedOutput, match="nested more than 32 levels"):
+        to_array(nested)
+    assert to_array([[[1.0, 2.0]]])[0].shape == (1, 1, 2)
+
+
+def test_refused_torch_tensors_say_what_to_pass(torch):
+    cases = [
+        (torch.eye(3).to_sparse(), r"torch.sparse_coo tensor as it is: pass tensor.to_dense\(\)"),
+        (torch.empty(2, 3, device="meta"), "meta tensor: it has a shape but no values"),
+        (torch.zeros(2, dtype=torch.float8_e4m3fn), "float8_e4m3fn tensor: numpy can't hold it"),
+        (torch.tensor([1 + 1j]), "complex values.*view_as_real"),
+    ]
+    with warnings.catch_warnings():  # CSR is beta and quantized tensors deprecated: both say so when made
+        warnings.simplefilter("ignore")
+        cases.append((torch.eye(3).to_sparse_csr(), "sparse_csr tensor"))
+        cases.append((torch.quantize_per_tensor(torch.ones(2), 0.1, 0, torch.qint8), r"pass tensor.dequantize\(\)"))
+    for tensor, message in cases:
+        with pytest.raises(UnsupportedOutput, match=message):
+            to_array(tensor)
+    assert np.array_equal(to_array(torch.tensor([True, False]))[0], [True, False])

@@ -228,3 +228,18 @@ def test_an_unreadable_runner_or_a_pair_without_arrays_never_passes(tmp_path):
     out = io.StringIO()
     assert compare_reports([cuda, npu, cpu], out=out) == 1
     assert "ERROR:" in out.getvalue() and "Copy the cuda.arrays/ folder" in out.getvalue()
+
+
+def test_the_gate_appends_its_matrix_as_markdown_and_draws_every_runner(tmp_path):
+    cpu, cuda, npu = three_runners(tmp_path, ascend_shift=0.5)
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    code = compare_reports([cuda, npu, cpu], markdown=summary, html=tmp_path / "gate.html", out=io.StringIO())
+    assert code == 1
+    text = summary.read_text()
+    assert text.startswith("earlier step\n")  # appended, as GitHub's step summary wants
+    failing = text[:text.index("<details>")]
+    assert "1 failing of 3" in failing and "ascend.json" in failing and "cuda.json" not in failing
+    assert "cuda.json" in text[text.index("<details>"):]  # passing rows folded
+    page = (tmp_path / "gate.html").read_text()
+    assert page.lower().startswith("<!doctype html>") and "torch-ascend" in page and "torch-cuda" in page

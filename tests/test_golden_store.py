@@ -1,19 +1,20 @@
-"""store.py and identity.py: file names, layout, atomic writes, locking, damaged or foreign files."""
+"""store.py, entry.py and identity.py: file names, layout, entries read field by field, damaged or foreign files.
+
+Atomic writes, locks and write failures are in test_store_files.py."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pytest_repro import identity as g
-from pytest_repro.identity import golden_path, safe_name
-from pytest_repro.store import FORMAT, GoldenError, GoldenFile, atomic_write, locked, save_arrays
+from pytest_repro.identity import array_name, golden_path, name_part, safe_name
+from pytest_repro.store import FORMAT, GoldenError, GoldenFile
+from pytest_repro.summary import summarize
 
 SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-[]=+,@")
 
@@ -70,67 +71,30 @@ def test_golden_path_layout(tmp_path):
     assert odd.parent == tmp_path / "tests/test_x" and odd.suffix == ".json"
 
 
-# ---- atomic writes and locking ----
+def test_check_names_that_sanitise_alike_get_distinct_array_files():
+    altered = name_part("a:b")
+    assert altered.startswith("a_b-") and name_part(altered) != altered  # a hash-like name is altered too
+    names = ["a:b", altered, "a_b", "A_b", "a.b", "a_b-12345678", "", "output"]
+    assert len({name_part(n) for n in names}) == len(names)
+    assert name_part("output") == "output" and name_part("ddim-shared-noise") == "ddim-shared-noise"
 
 
-def test_atomic_write_replaces_and_leaves_no_temp_files(tmp_path):
-    path = tmp_path / "deep/dir/file.json"
-    atomic_write(path, b"one")
-    atomic_write(path, b"two")
-    assert path.read_bytes() == b"two"
-    assert os.listdir(path.parent) == ["file.json"]
+def test_array_names_split_back_into_one_test_check_and_backend():
+    # test_x with check "foo.output", and test_x.foo (class test_x, method foo) with check "output"
+    assert array_name("test_x", "foo.output", "torch-cpu") != array_name("test_x.foo", "output", "torch-cpu")
+    assert array_name("test_x", "output", "torch-cpu") == "test_x.output.torch-cpu.npz"  # as old goldens name it
+    for check in ("a.b", "x/../y", "a b", "é"):
+        assert array_name("t", check, "torch-cpu").count(".") == 3
 
 
-def test_atomic_write_failure_keeps_old_file(tmp_path, monkeypatch):
-    path = tmp_path / "file.json"
-    atomic_write(path, b"old")
-
-    def broken_replace(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
-        atomic_write(path, b"new")
-    monkeypatch.undo()
-    assert path.read_bytes() == b"old"
-    assert os.listdir(tmp_path) == ["file.json"]
-
-
-def test_locked_serialises(tmp_path):
-    path = tmp_path / "t.json"
-    with locked(path, timeout=5):
-        assert (tmp_path / "t.json.lock").exists()
-        with pytest.raises(GoldenError, match=r"t\.json\.lock: still locked"), locked(path, timeout=0.2):
-            pass
-    assert not (tmp_path / "t.json.lock").exists()
-    with locked(path, timeout=0.2):  # free again
-        pass
-
-
-def test_locked_waits_for_the_holder(tmp_path):
-    path = tmp_path / "t.json"
-    order = []
-    entered = threading.Event()
-
-    def holder():
-        with locked(path):
-            entered.set()
-            threading.Event().wait(0.3)
-            order.append("first done")
-
-    thread = threading.Thread(target=holder)
-    thread.start()
-    entered.wait(5)
-    with locked(path, timeout=5):
-        order.append("second in")
-    thread.join()
-    assert order == ["first done", "second in"]
-
-
-def test_locked_releases_on_error(tmp_path):
-    with pytest.raises(RuntimeError), locked(tmp_path / "t.json"):
-        raise RuntimeError
-    assert not (tmp_path / "t.json.lock").exists()
+def test_two_colliding_check_names_never_share_an_npz(tmp_path):
+    golden = GoldenFile(tmp_path / "t.json", "t.py::test")
+    first = np.arange(4.0)
+    golden.set_entry("a:b", "torch-cpu", new_entry(first), first, None)
+    golden.set_entry(name_part("a:b"), "torch-cpu", new_entry(first[::-1].copy()), first[::-1].copy(), None)
+    again = GoldenFile.load(tmp_path / "t.json", "t.py::test")
+    assert np.array_equal(again.load_array("a:b", "torch-cpu")[0], first)
+    assert len(list(tmp_path.glob("*.npz"))) == 2
 
 
 # ---- loading ----
@@ -154,6 +118,9 @@ def test_load_missing_file_is_empty(tmp_path):
     ('{"format": 1}', "not a pytest-repro golden file"),
     ('{"format": 1, "checks": []}', "not a pytest-repro golden file"),
     (json.dumps({"format": FORMAT + 1, "checks": {}}), "newer pytest-repro.*pip install -U pytest-repro"),
+    ('{"format": 1, "checks": ' + "[" * 100_000 + "]" * 100_000 + "}", "unreadable golden file .nested too deeply"),
+    ('{"format": 1, "checks": {}, "n": ' + "7" * 5000 + "}", "unreadable golden file"),  # > 4300 digits
+    ('{"format": true, "checks": {}}', "no valid 'format' field"),
 ])
 def test_load_bad_files_name_the_file(tmp_path, content, message):
     path = tmp_path / "bad.json"
@@ -177,92 +144,96 @@ def test_malformed_entry_is_a_golden_error(tmp_path, entry):
         golden.entry("output", "torch-cpu")
 
 
-# ---- entries and arrays ----
-
-SUMMARY = {"shape": [1], "dtype": "float32", "size": 1, "hash": "sha256:0"}
+# ---- entries, field by field ----
 
 
-def summary(**extra):
-    return {**SUMMARY, **extra}
+def new_entry(values: np.ndarray, kept: str = "full") -> dict:
+    return {"summary": summarize(values, str(values.dtype)), "seed": [0], "fingerprint": {"backend": "torch-cpu"},
+            "kept": kept}
 
 
-def test_set_entry_keeps_other_backends(tmp_path):
-    path = tmp_path / "t.json"
-    GoldenFile.load(path, "t.py::test").set_entry("output", "torch-cpu", {"summary": summary(a=1)}, None, None)
-    GoldenFile.load(path, "t.py::test").set_entry("output", "torch-cuda", {"summary": summary(a=2)}, None, None)
-    GoldenFile.load(path, "t.py::test").set_entry("other", "torch-cpu", {"summary": summary(a=3)}, None, None)
+def recorded(tmp_path, values=None) -> tuple[Path, dict]:
+    """A golden with one valid entry (``output`` on torch-cpu) and another one, on torch-cuda."""
+    values = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4) if values is None else values
+    golden = GoldenFile(tmp_path / "t.json", "t.py::test")
+    golden.set_entry("output", "torch-cpu", new_entry(values), values, None)
+    golden.set_entry("output", "torch-cuda", new_entry(values + 1), values + 1, None)
+    return golden.path, json.loads(golden.path.read_text())
+
+
+# (where in the entry, the bad value or DELETE, the field the error names)
+class Delete:
+    def __repr__(self) -> str:  # a stable test id under xdist
+        return "deleted"
+
+
+DELETE = Delete()
+MUTATIONS = [
+    (("summary", "shape"), 5, "summary.shape"),
+    (("summary", "shape"), [3, -4], "summary.shape"),
+    (("summary", "shape"), [3, 4.0], "summary.shape"),
+    (("summary", "shape"), [[3]] * 2, "summary.shape"),
+    (("summary", "size"), 13, "summary.size"),
+    (("summary", "size"), True, "summary.size"),
+    (("summary", "dtype"), "object", "summary.dtype"),
+    (("summary", "dtype"), None, "summary.dtype"),
+    (("summary", "hash"), "sha256:0", "summary.hash"),
+    (("summary", "hash"), DELETE, "summary.hash"),
+    (("summary", "finite"), False, "summary.finite"),
+    (("summary", "abs_sum"), "x", "summary.abs_sum"),
+    (("summary", "mean"), float("nan"), "summary.mean"),
+    (("summary", "max"), DELETE, "summary.max"),
+    (("summary", "head"), [1, "2"], "summary.head"),
+    (("summary",), None, "summary"),
+    (("kept",), "most of it", "kept"),
+    (("kept",), DELETE, "kept"),
+    (("kept",), "sample of 99", "kept"),
+    (("array",), None, "array"),
+    (("array",), DELETE, "array"),
+    (("array",), "../../etc/passwd", "array"),
+    (("array",), "C:evil.npz", "array"),
+    (("array_hash",), 7, "array_hash"),
+    (("seed",), "0", "seed"),
+    (("seed",), [-1], "seed"),
+    (("fingerprint",), None, "fingerprint"),
+    (("fingerprint", "threads"), float("inf"), "fingerprint.threads"),
+]
+
+
+@pytest.mark.parametrize(("where", "value", "field"), MUTATIONS, ids=[f"{m[2]}={m[1]!r}"[:40] for m in MUTATIONS])
+def test_a_malformed_field_is_a_golden_error_naming_file_check_backend_and_field(tmp_path, where, value, field):
+    path, data = recorded(tmp_path)
+    target = data["checks"]["output"]["torch-cpu"]
+    for step in where[:-1]:
+        target = target[step]
+    if value is DELETE:
+        del target[where[-1]]
+    else:
+        target[where[-1]] = value
+    path.write_text(json.dumps(data))
     golden = GoldenFile.load(path, "t.py::test")
-    assert golden.backends("output") == ["torch-cpu", "torch-cuda"]
-    assert golden.entry("output", "torch-cpu")["summary"]["a"] == 1
-    assert golden.entry("other", "torch-cpu")["summary"]["a"] == 3
-    assert json.loads(path.read_text())["format"] == FORMAT
+    with pytest.raises(GoldenError) as info:
+        golden.entry("output", "torch-cpu")
+        golden.load_array("output", "torch-cpu")
+    message = str(info.value)
+    assert message.startswith(f"{path}: entry 'output'/'torch-cpu', field {field!r}: "), message
+    assert "--repro-regen" in message
+    assert golden.load_array("output", "torch-cuda")[0].shape == (3, 4)  # the other entry reads as before
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.uint8, np.float64])
-def test_arrays_round_trip(tmp_path, dtype):
-    golden = GoldenFile.load(tmp_path / "t.json", "t.py::test")
-    values = (np.arange(24).reshape(2, 3, 4) % 7).astype(dtype)
-    written = golden.set_entry("out[1]", "torch-cpu", {"summary": summary()}, values, None)
-    entry = GoldenFile.load(tmp_path / "t.json", "t.py::test").entry("out[1]", "torch-cpu")
-    assert [p.name for p in written] == [entry["array"], "t.json"]
-    with np.load(tmp_path / entry["array"], allow_pickle=False) as npz:
-        assert np.array_equal(npz["values"], values) and npz["values"].dtype == dtype
-    loaded, index = golden.load_array(entry)
-    assert np.array_equal(loaded, values) and index is None
-
-
-def test_sample_round_trip(tmp_path):
-    golden = GoldenFile(tmp_path / "t.json", "t.py::test")
-    values, index = np.linspace(0, 1, 5, dtype=np.float32), np.array([0, 9, 19, 29, 39])
-    golden.set_entry("output", "torch-cpu", {"summary": summary()}, values, index)
-    loaded, loaded_index = golden.load_array(golden.entry("output", "torch-cpu"))
-    assert np.array_equal(loaded, values) and np.array_equal(loaded_index, index)
-
-
-def corrupt(data: bytes) -> list[bytes]:
-    flipped = bytearray(data)
-    flipped[len(data) // 2] ^= 0xFF
-    return [b"not an npz", data[: len(data) // 2], b"PK\x03\x04" + b"\0" * 40, bytes(flipped)]
-
-
-@pytest.mark.parametrize("case", range(4))
-def test_corrupt_npz_is_a_golden_error(tmp_path, case):
-    golden = GoldenFile(tmp_path / "t.json", "t.py::test")
-    (array_path,) = golden.set_entry("output", "torch-cpu", {"summary": summary()}, np.arange(1000.0), None)[:1]
-    array_path.write_bytes(corrupt(array_path.read_bytes())[case])
-    with pytest.raises(GoldenError, match=f"^{re.escape(str(array_path))}: unreadable.*--repro-regen"):
-        golden.load_array(golden.entry("output", "torch-cpu"))
-
-
-def test_array_written_without_its_entry_is_a_golden_error(tmp_path):
-    # A regen killed between writing the array and the JSON leaves a new array under the old entry.
-    golden = GoldenFile(tmp_path / "t.json", "t.py::test")
-    (array_path,) = golden.set_entry("output", "torch-cpu", {"summary": summary()}, np.arange(10.0), None)[:1]
-    save_arrays(array_path, np.arange(10.0) + 1, None)
-    with pytest.raises(GoldenError, match="does not match its entry in t.json"):
-        golden.load_array(golden.entry("output", "torch-cpu"))
-
-
-@pytest.mark.parametrize("entry", [{"summary": {"shape": [1]}}, {"fingerprint": {}}])
-def test_entry_without_summary_fields_is_a_golden_error(tmp_path, entry):
-    path = tmp_path / "t.json"
-    path.write_text(json.dumps({"format": 1, "checks": {"output": {"torch-cpu": entry}}}))
-    with pytest.raises(GoldenError, match=r"t\.json: entry 'output'/'torch-cpu' lacks .*hash"):
+def test_a_check_that_is_no_table_is_a_golden_error(tmp_path):
+    path = write_json(tmp_path / "t.json", {"format": 1, "checks": {"output": [1, 2]}})
+    with pytest.raises(GoldenError, match=r"entry 'output'/'torch-cpu': the check holds a list"):
         GoldenFile.load(path, "t.py::test").entry("output", "torch-cpu")
 
 
-def test_written_files_are_readable_by_others(tmp_path):
-    path = tmp_path / "t.json"
-    old = os.umask(0o022)
-    try:
-        atomic_write(path, b"x")
-    finally:
-        os.umask(old)
-    assert path.stat().st_mode & 0o777 == 0o644  # as open() would make it, not mkstemp's 0600
-
-
-def test_missing_npz_is_a_golden_error(tmp_path):
-    golden = GoldenFile(tmp_path / "t.json", "t.py::test")
-    with pytest.raises(GoldenError, match=r"gone\.npz: unreadable"):
-        golden.load_array({"summary": {}, "array": "gone.npz"})
-    assert golden.load_array({"summary": {}}) is None
+def test_the_bundled_format_1_goldens_read_and_match_their_arrays():
+    root = Path(__file__).parents[1] / "golden"
+    checked = 0
+    for path in sorted(root.rglob("*.json")):
+        golden = GoldenFile.load(path, "")
+        for check, table in golden.data["checks"].items():
+            for backend in table:
+                values, _ = golden.load_array(check, backend)
+                checked += 1
+    assert checked >= 5

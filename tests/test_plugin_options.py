@@ -275,9 +275,16 @@ def test_a_registered_third_party_backend_is_selectable(inner):
 def test_a_backend_whose_key_differs_from_its_entry_point_name_is_refused(inner):
     install_entry_points(inner, "torch-liar = xpu_backend:Liar")
     inner.write_marked("bitwise=False")
-    result = inner.run("--repro-backend=torch-liar", "-rs", subprocess=True)
-    result.assert_outcomes(skipped=1)  # never records into torch-cpu's entry
-    result.stdout.fnmatch_lines(["*registered as 'torch-liar' says its key is 'torch-cpu'*"])
+    for args in (["--repro-backend=torch-liar"], ["-o", "repro_backend=torch-liar"]):
+        result = inner.run(*args, "--repro-regen", subprocess=True)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR  # before any test runs: never records into torch-cpu's entry
+        result.stderr.fnmatch_lines(["*registered as 'torch-liar' says its key is 'torch-cpu'*"])
+    # One that takes over a built-in's name is caught even when no --repro-backend names it.
+    install = inner.path / "xpu_backend-0.1.dist-info/entry_points.txt"
+    install.write_text("[pytest_repro.backends]\ntorch-cpu = xpu_backend:TorchXPU\n")
+    result = inner.run("--repro-regen", subprocess=True)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*registered as 'torch-cpu' says its key is 'torch-xpu'*"])
     assert not (inner.path / "golden").exists()
 
 

@@ -56,22 +56,66 @@ def words() -> tuple[str, ...]:
 
 
 def check_word(word: str, where: str = "", allow_auto: bool = True) -> str:
-    """``word`` if the registry knows it, else a ``ValueError`` naming ``where`` and the choices."""
+    """``word`` if the registry knows it, else a ``ValueError`` naming ``where`` and the choices.
+
+    Third-party backends the word can select are loaded here, so that one registered under another key
+    than its own is a usage error before any test runs (``--repro-backend`` is checked by argparse).
+    """
     known = words() if allow_auto else words()[1:]
+    prefix = f"{where}{': ' if where else ''}"
     if word not in known:
-        raise ValueError(f"{where}{': ' if where else ''}unknown backend {word!r}; choose from {', '.join(known)}")
+        raise ValueError(f"{prefix}unknown backend {word!r}; choose from {', '.join(known)}")
+    table = registry()
+    for key in selected_keys(word):
+        if table[key] != BUILTIN.get(key):  # built-ins are checked by the project's own tests
+            try:
+                load(key)
+            except BackendError as exc:
+                raise ValueError(f"{prefix}{exc}") from None
     return word
 
 
+def selected_keys(word: str) -> list[BackendKey]:
+    """The registered keys ``word`` may select: itself, every key of a device word, every key for auto."""
+    table = registry()
+    if word == "auto":
+        return [key for key in table if key.device in AUTO_ORDER]
+    if "-" in word:
+        return [BackendKey(word)] if word in table else []
+    return [key for key in table if key.device == word]
+
+
+class BackendError(KeyError):
+    """A registered backend that can't be used under its key; ``args[0]`` is the message."""
+
+    def __str__(self) -> str:  # KeyError's own would print the message in quotes
+        return str(self.args[0])
+
+
 def load(key: str) -> Backend:
-    """Instantiate the backend registered under ``key`` (``torch-cuda``)."""
+    """Instantiate the backend registered under ``key`` (``torch-cuda``).
+
+    ``KeyError`` for a key nobody registered; :class:`BackendError` for one whose class can't be loaded,
+    or whose own key is another (it would read and write that backend's goldens) or no valid key at all.
+    """
     table = registry()
     if key not in table:
         raise KeyError(f"no backend registered as {key!r}; known: {', '.join(sorted(table))}")
-    module_name, _, attr = table[BackendKey(key)].partition(":")
-    backend = getattr(importlib.import_module(module_name), attr)()
-    if backend.key != key:  # it would read and write another backend's goldens
-        raise KeyError(f"backend {table[BackendKey(key)]} registered as {key!r} says its key is {backend.key!r}")
+    target = table[BackendKey(key)]
+    module_name, _, attr = target.partition(":")
+    try:
+        backend = getattr(importlib.import_module(module_name), attr)()
+    except (ImportError, AttributeError, TypeError) as exc:
+        raise BackendError(f"backend {target} registered as {key!r} can't be loaded: {exc}") from None
+    if not isinstance(backend, Backend):
+        raise BackendError(f"backend {target} registered as {key!r} is not a pytest_repro Backend")
+    try:
+        own = backend.key
+    except ValueError as exc:  # framework or device_kind with a path separator, capitals, ...
+        raise BackendError(f"backend {target} registered as {key!r} has no valid key of its own: {exc}") from None
+    if own != key:
+        raise BackendError(f"backend {target} registered as {key!r} says its key is {own!r}; it would read and "
+                           f"write {own}'s goldens: register it as {own!r}, or give it that key")
     return backend
 
 
