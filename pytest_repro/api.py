@@ -38,14 +38,14 @@ class Repro:
     """One test's worth of reproducibility: a backend, seeded generators, determinism, golden checks."""
 
     def __init__(self, test: str, *, backend: str = "cpu", framework: str = DEFAULT_FRAMEWORK, seed: int = 0,
-                 deterministic: bool = True, golden_dir: str | Path = "golden", regen: bool = False,
+                 deterministic: bool = True, golden_dir: str | Path = "golden", regen: bool | str = False,
                  settings: st.Settings | None = None, marker: Marker | None = None,
                  location: TestLocation | None = None,
                  record: Callable[[CheckResult], None] | None = None, **tolerance: Any):
         if settings is None:
             settings = st.Settings(backends=(st.backend_words(backend)[0],), seed=st.seed(seed),
                                    deterministic=st.boolean(deterministic), golden_dir=str(golden_dir),
-                                   regen=bool(regen))
+                                   regen="all" if regen == "all" else ("failing" if regen else None))
         self.settings = settings
         self.word = settings.backends[0]
         if marker is None:

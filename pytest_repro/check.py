@@ -17,7 +17,7 @@ import numpy as np
 from .backends.base import Backend
 from .convert import UnsupportedOutput, to_array
 from .environment import fingerprint_diff
-from .identity import TestLocation, safe_name
+from .identity import TestLocation, golden_path, safe_name
 from .report.failure import failure_text
 from .results import CheckResult, Status
 from .settings import SAMPLE_SIZE, Settings, tolerance_overrides
@@ -53,9 +53,9 @@ class GoldenChecker:
             n = 2
             while name in self._names:
                 name, n = f"output_{n}", n + 1
-        elif name in self._names:
-            raise ValueError(f"{self.location.nodeid}: check name {name!r} used twice in one test; "
-                             "give each check its own")
+        elif name in self._names:  # a clean failure: two checks would share one golden entry
+            raise ReproCheckFailed(f"{self.location.nodeid}: check name {name!r} used twice in one test; give "
+                                   "each check its own name (check(output, name=...))")
         self._names.add(name)
         return name
 
@@ -93,9 +93,38 @@ class GoldenChecker:
             if self.settings.regen:
                 self._regen(result, array)
                 return None
-            return self._compare(result, array)
+            try:
+                return self._compare(result, array)
+            finally:
+                if self.settings.obtained and self._would_record(result):
+                    self._write_obtained(result, array)
         finally:
             self._record(result)
+
+    def _would_record(self, result: CheckResult) -> bool:
+        """What --repro-regen would write: an output with no entry of its own, or one that failed its golden."""
+        if not result.summary.get("finite", False) or result.status is Status.ERROR and not result.summary:
+            return False
+        return result.status in (Status.FAIL, Status.MISSING) or result.golden_backend != str(self.backend.key)
+
+    def _new_entry(self, result: CheckResult, array: np.ndarray) -> tuple[dict[str, Any], Any, Any]:
+        values, index = self._kept(array)
+        entry = {"summary": result.summary, "seed": result.seed, "fingerprint": result.fingerprint,
+                 "kept": "full" if index is None else f"sample of {index.size}"}
+        return entry, values, index
+
+    def _write_obtained(self, result: CheckResult, array: np.ndarray) -> None:
+        """--repro-obtained: the entry regen would write, in the same layout under another folder."""
+        path = golden_path(Path(self.settings.obtained or ""), self.location.golden_id)
+        entry, values, index = self._new_entry(result, array)
+        try:
+            with locked(path):  # xdist workers running two backends of one test share the file
+                written = GoldenFile.load(path, self.location.golden_id).set_entry(
+                    result.check, self.backend.key, entry, values, index)
+        except GoldenError as exc:  # the run's own verdict stands; say why nothing was obtained
+            result.reasons = [*result.reasons, f"--repro-obtained: {exc}"]
+            return
+        result.obtained = [str(p) for p in written]
 
     @staticmethod
     def _fail(result: CheckResult, message: str, status: Status = Status.ERROR) -> ReproCheckFailed:
@@ -133,9 +162,7 @@ class GoldenChecker:
         if not result.summary["finite"]:
             raise self._fail(result, f"{result.nodeid} [{result.check}]: refusing to record an output with NaN or "
                                      f"Inf values as the golden on {key}")
-        values, index = self._kept(array)
-        new_entry = {"summary": result.summary, "seed": result.seed, "fingerprint": result.fingerprint,
-                     "kept": "full" if index is None else f"sample of {index.size}"}
+        new_entry, values, index = self._new_entry(result, array)
         result.golden_backend = str(key)
         try:
             sweep_once(self.path.parent)
@@ -143,6 +170,10 @@ class GoldenChecker:
             state = _stored(self._load(result), result.check, key, new_entry, values, index)
             if state == "unchanged":
                 result.status = Status.UNCHANGED
+                return
+            if state == "differs" and not self._moved(result, array):
+                result.status = Status.UNCHANGED  # within tolerance: kept, no git churn
+                result.reasons = ["differs within tolerance: kept (--repro-regen-all rewrites it)"]
                 return
             with locked(self.path):
                 # re-read: another backend of this test may have written meanwhile
@@ -152,6 +183,31 @@ class GoldenChecker:
             raise self._fail(result, str(exc)) from None
         result.status = Status.WRITTEN if state == "missing" else Status.REWRITTEN
         result.written = [str(p) for p in written]
+
+    def _moved(self, result: CheckResult, array: np.ndarray) -> bool:
+        """Judge the output against the entry regen would replace; record how far it moved.
+
+        ``False`` when it stays within tolerance and only ``--repro-regen`` (not ``-all``) was asked.
+        """
+        probe = CheckResult(test=result.test, nodeid=result.nodeid, check=result.check, backend=result.backend,
+                            tolerance=result.tolerance, seed=result.seed, summary=result.summary,
+                            fingerprint=result.fingerprint)
+        try:
+            self._compare(probe, array)
+            within = True
+        except ReproCheckFailed:
+            within = False
+        try:  # the abs-sum it had, for the regen summary's "old -> new"
+            stored = GoldenFile.load(self.path, self.location.golden_id).entry(result.check, self.backend.key)
+            old = stored["summary"].get("abs_sum") if stored else None
+        except (GoldenError, TypeError, KeyError):
+            stored, old = None, None
+        result.metrics = {**probe.metrics, "golden_abs_sum": old}
+        kept = self._new_entry(result, array)[0]["kept"]
+        same_record = stored is not None and stored.get("seed") == result.seed and stored.get("kept") == kept
+        # Kept only when the output moved within tolerance and the entry still describes it (seeds, what is kept).
+        return (self.settings.regen == "all" or not within or probe.golden_backend != result.backend
+                or not same_record)
 
     def _compare(self, result: CheckResult, array: np.ndarray) -> Verdict:
         __tracebackhide__ = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -25,7 +26,9 @@ def run_suite(pytest_args: list[str]) -> int:
         return 4
     args = [str(PACKAGE / "suite"), f"--rootdir={CHECKOUT}", "-p", "no:cacheprovider", *pytest_args]
     # A child process: pytest must import pytest_repro itself (assertion rewriting, fresh RNG state).
-    return subprocess.call([sys.executable, "-m", "pytest", *args])
+    # The header's replay line names this command: plain `pytest` in a checkout runs tests/, not the suite.
+    env = {**os.environ, "PYTEST_REPRO_COMMAND": "python -m pytest_repro suite"}
+    return subprocess.call([sys.executable, "-m", "pytest", *args], env=env)
 
 
 def make_checkpoints(root: Path) -> int:
@@ -93,6 +96,17 @@ def main(argv: list[str] | None = None) -> int:
                      help='append the matrix as Markdown here (in CI: "$GITHUB_STEP_SUMMARY")')
     cmp.add_argument("--html", type=Path, default=None, metavar="OUT.html",
                      help="write the HTML report of every runner's checks (golden, output, difference)")
+    acc = sub.add_parser("accept", help="apply golden entries a runner obtained (--repro-obtained=DIR) to golden/")
+    acc.add_argument("obtained", type=Path, metavar="DIR")
+    acc.add_argument("--golden-dir", type=Path, default=Path("golden"), help="where the goldens live (golden)")
+    acc.add_argument("-k", "--test", action="append", default=[], metavar="TEXT",
+                     help="only tests whose id contains TEXT (repeatable)")
+    acc.add_argument("--backend", action="append", default=[], metavar="KEY",
+                     help="only entries of this backend, e.g. torch-ascend (repeatable)")
+    acc.add_argument("--dry-run", action="store_true", help="say what would be accepted, write nothing")
+    mig = sub.add_parser("migrate", help="show how each expected_slice / abs-sum assertion of a test file moves "
+                                         "onto a golden (expect_slice, expect_sum)")
+    mig.add_argument("files", nargs="+", type=Path, metavar="TEST_FILE.py")
     html = sub.add_parser("html", help="render the HTML report (golden, output, difference) of JSON reports")
     html.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
     html.add_argument("-o", "--output", type=Path, default=None, metavar="OUT.html",
@@ -111,6 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "make-checkpoints":
         return make_checkpoints(args.root)
+    if args.command == "migrate":
+        from .migrate import migrate
+
+        return max(migrate(path) for path in args.files)
+    if args.command == "accept":
+        from .accept import accept
+
+        return accept(args.obtained, args.golden_dir, args.test, args.backend, args.dry_run)
     if args.command == "html":
         return render_html(list(dict.fromkeys(args.reports)), args.output, args.golden_dir)
     if args.command == "markdown":

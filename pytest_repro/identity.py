@@ -113,7 +113,9 @@ def array_name(test_stem: str, check: str, backend: str) -> str:
 def golden_path(golden_dir: Path, test_id: str) -> Path:
     """``tests/test_x.py::TestA::test_b[1]`` -> ``golden_dir/tests/test_x/TestA.test_b[1].json``."""
     module, _, rest = test_id.partition("::")
-    parts = [safe_name(p) for p in Path(module).with_suffix("").parts if p not in ("", ".", "..")]
+    # A module path with nothing left (a test file outside the rootdir gets the node id "::test_x") still
+    # gives a file name: its folder is then the golden dir itself.
+    parts = [safe_name(p) for p in Path(module or "_").with_suffix("").parts if p not in ("", ".", "..")]
     return golden_dir.joinpath(*parts, safe_name(rest.replace("::", ".")) + ".json")
 
 

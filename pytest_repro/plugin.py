@@ -19,17 +19,16 @@ import pytest
 
 from . import settings as st
 from .identity import BackendKey, TestLocation
+from .ledger import PROPERTY, SETTINGS_KEY, ReproLedger
 from .marker import MARKER_DOC, Marker, framework_of, read_marker
 from .pipelines import repro_pipelines  # noqa: F401  (a fixture: pytest finds it in this module)
-from .results import CheckResult, RunReport
+from .results import CheckResult
 from .testcase import WORD_KEY, make_collector
 
-SETTINGS_KEY = pytest.StashKey[st.Settings]()
 RUN_KEY = pytest.StashKey[Any]()  # the test's pytest_repro.Repro, which every repro fixture reads
 MARKER_KEY = pytest.StashKey[Marker]()
 LOCATION_KEY = pytest.StashKey[TestLocation]()
 FAILED_KEY = pytest.StashKey[list]()  # failure messages of this phase's checks, caught or not
-PROPERTY = "repro"  # the user property each check's JSON result rides on (xdist, JUnit)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,17 +45,37 @@ def pytest_configure(config: pytest.Config) -> None:
             check_word(word, "--repro-backend")
     except ValueError as exc:  # a broken third-party backend entry point
         raise pytest.UsageError(str(exc)) from None
+    if (settings.regen or settings.prune) and os.environ.get("CI") and not config.getoption("repro_allow_ci_regen"):
+        asked = "--repro-prune" if settings.prune and not settings.regen else "--repro-regen"
+        raise pytest.UsageError(
+            f"{asked} refuses to run where $CI is set: goldens written on a CI runner are lost with it. In CI, "
+            "write them beside the report with --repro-obtained=DIR, upload DIR, and apply them where the goldens "
+            "are kept with: python -m pytest_repro accept DIR. To run it here anyway: --repro-allow-ci-regen")
+    if not settings.in_use and Path(settings.golden_dir).is_dir():
+        settings = dataclasses.replace(settings, in_use=True)  # a project with goldens uses the plugin
     config.stash[SETTINGS_KEY] = settings
     config.pluginmanager.register(ReproLedger(config), "repro-ledger")
-    if settings.deterministic:
-        # cuBLAS reads this when CUDA starts, which may be before any repro fixture runs.
+    if settings.deterministic and settings.in_use:
+        # cuBLAS reads this when CUDA starts, which may be before any repro fixture runs. A project that
+        # doesn't use the plugin (no repro option, ini key or golden dir) keeps its environment untouched;
+        # the fixture still sets it for its own block.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # see backends/_torch.py
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    from .rootdir import reclaim
+
+    reclaim(early_config, args)  # --repro-report PATH must not move the rootdir when PATH exists
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    settings = config.stash[SETTINGS_KEY]
+    if not settings.in_use:  # installed but unused: nothing to say
+        return []
     from .report.terminal import header_lines
 
-    return header_lines(config.stash[SETTINGS_KEY])
+    return header_lines(settings)
 
 
 def _marker(item: pytest.Item) -> Marker:
@@ -114,8 +133,10 @@ def _location(request: pytest.FixtureRequest) -> TestLocation:
         callspec = getattr(node, "callspec", None)
         param = node.stash.get(WORD_KEY, None) or (callspec.params.get("repro_backend") if callspec else None)
         golden_dir = Path(request.config.stash[SETTINGS_KEY].golden_dir)
-        node.stash[LOCATION_KEY] = TestLocation.of(node.nodeid, param if isinstance(param, str) else None,
-                                                   golden_dir)
+        nodeid = node.nodeid
+        if nodeid.startswith("::"):  # a test file outside the rootdir: name it by its path from there
+            nodeid = os.path.relpath(node.path, request.config.rootpath).replace(os.sep, "/") + nodeid
+        node.stash[LOCATION_KEY] = TestLocation.of(nodeid, param if isinstance(param, str) else None, golden_dir)
     return node.stash[LOCATION_KEY]
 
 
@@ -153,6 +174,8 @@ def repro_backend(request: pytest.FixtureRequest, repro_settings: st.Settings) -
         run.__enter__()
     except BackendUnavailable as exc:
         run.__exit__(None, None, None)
+        if exc.missing and repro_settings.require_backend:
+            pytest.fail(f"{exc} (--repro-require-backend: this job needs its backend)", pytrace=False)
         pytest.skip(str(exc))
     node.stash[RUN_KEY] = run
     try:
@@ -207,65 +230,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if report.passed:  # the test caught the AssertionError: the check still failed, and JUnit must say so
             report.outcome = "failed"
             report.longrepr = "repro: a golden check failed (the test caught the error):\n" + "\n".join(failed)
-
-
-class ReproLedger:
-    """Collects check results for the session and renders the views of them at the end."""
-
-    def __init__(self, config: pytest.Config):
-        self.config = config
-        self.results: list[CheckResult] = []
-        self.written: list[str] = []  # what the views wrote, said in the terminal summary
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        # Results travel on the report's user_properties, so xdist brings workers' results home too.
-        if report.when == "teardown":
-            self.results.extend(CheckResult.from_json(json.loads(str(text)))
-                                for key, text in report.user_properties if key == PROPERTY)
-
-    def report(self) -> RunReport:
-        from . import __version__
-        from .environment import environment
-
-        settings = self.config.stash[SETTINGS_KEY]
-        as_json = dataclasses.asdict(settings)
-        as_json["replay"] = f"pytest {settings.replay_flags()}"
-        return RunReport(self.results, as_json, environment(), f"pytest-repro {__version__}")
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput"):  # an xdist worker: the controller writes the report
-            return
-        # A failed check fails the run, even one recorded where no test report could carry it.
-        if session.exitstatus == pytest.ExitCode.OK and any(r.status.fails_run for r in self.results):
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        settings = self.config.stash[SETTINGS_KEY]
-        if settings.report:
-            self.report().write(Path(settings.report))
-        self.write_views(settings)
-
-    def write_views(self, settings: st.Settings) -> None:
-        """The HTML report (from the JSON just written) and the CI step summary: once, by the controller."""
-        if settings.html and settings.report:
-            from .report.html import write_html
-
-            try:
-                page = write_html([Path(settings.report)], Path(settings.html))
-                self.written.append(f"repro: HTML report in {settings.html} ({page.counts})")
-            except (OSError, ValueError) as exc:
-                self.written.append(f"repro: could not write the HTML report {settings.html}: {exc}")
-        if self.results and os.environ.get("GITHUB_STEP_SUMMARY"):
-            from .report.markdown import append_step_summary
-
-            try:
-                target = append_step_summary(self.report(), Path(settings.report or "this run").name, settings.html)
-                self.written.append(f"repro: drift table appended to {target} ($GITHUB_STEP_SUMMARY)")
-            except OSError as exc:
-                self.written.append(f"repro: could not append to $GITHUB_STEP_SUMMARY: {exc}")
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.results:
-            from .report.terminal import write_summary
-
-            write_summary(terminalreporter, self.config.stash[SETTINGS_KEY], self.report())
-        for line in self.written:
-            terminalreporter.write_line(line)

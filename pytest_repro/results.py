@@ -18,7 +18,8 @@ A result: ``test`` (golden id), ``nodeid``, ``check``, ``named``, ``backend``, `
 (``{field: [golden, now]}``), ``metrics`` (linf, mean_abs, rel_l2, cosine, abs_sum, abs_sum_delta),
 ``limits`` (rows of metric, value, limit, ok), ``limit`` (the L_inf the check was held to),
 ``worst`` (index, actual, expected, diff), ``coverage`` (full, sample, summary), ``bitwise``,
-``reasons``, ``message`` (the failure text), ``array_file`` (the output beside the report), ``written``.
+``reasons``, ``message`` (the failure text), ``array_file`` (the output beside the report), ``written``
+(files regen wrote), ``obtained`` (files ``--repro-obtained`` wrote).
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class CheckResult:
     message: str | None = None
     array_file: str | None = None
     written: list[str] = field(default_factory=list)
+    obtained: list[str] = field(default_factory=list)  # --repro-obtained: the files this check wrote there
 
     @property
     def label(self) -> str:

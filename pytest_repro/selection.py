@@ -9,7 +9,15 @@ from .marker import Marker
 
 
 class BackendUnavailable(RuntimeError):
-    """The backend can't run here; the message says what was looked for. Under pytest: a skip."""
+    """The backend can't run here; the message says what was looked for. Under pytest: a skip.
+
+    ``missing`` is true when the device or framework is absent (``--repro-require-backend`` fails those),
+    false when the test itself opts out (its marker or framework excludes the backend).
+    """
+
+    def __init__(self, reason: str, missing: bool = True):
+        super().__init__(reason)
+        self.missing = missing
 
 
 def select_backend(word: str, marker: Marker, nodeid: str) -> Backend:
@@ -20,14 +28,16 @@ def select_backend(word: str, marker: Marker, nodeid: str) -> Backend:
     else:
         key = BackendKey.for_word(word, framework)
         if key is None:
-            raise BackendUnavailable(f"--repro-backend={word} selects another framework; this test runs on {framework}")
+            raise BackendUnavailable(f"--repro-backend={word} selects another framework; this test runs on {framework}",
+                                     missing=False)
         try:
             backend = backends.load(key)
         except KeyError as exc:
             raise BackendUnavailable(f"{exc.args[0]} (this test runs on {framework})") from None
     allowed = marker.backends  # validated words or keys
     if allowed is not None and backend.key.device not in allowed and backend.key not in allowed:
-        raise BackendUnavailable(f"{nodeid} runs only on {', '.join(allowed)} (marker repro(backends=...))")
+        raise BackendUnavailable(f"{nodeid} runs only on {', '.join(allowed)} (marker repro(backends=...))",
+                                 missing=False)
     reason = backend.unavailable_reason()
     if reason is not None:
         raise BackendUnavailable(reason)

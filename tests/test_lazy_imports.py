@@ -63,8 +63,9 @@ def test_entry_point_adds_no_framework_import(pytester: pytest.Pytester):
     pytester.makepyfile(test_trivial=TESTS)
     heavy = {}
     for plugin in ("repro", "no:repro"):
+        used = ["--repro-seed=0"] if plugin == "repro" else []  # in use: the header shows it was loaded
         result = pytester.runpytest_subprocess("-p", plugin, "-p", "no:cacheprovider", "--collect-only", "-s",
-                                               "-k", "plain")
+                                               "-k", "plain", *used)
         assert result.ret == pytest.ExitCode.OK
         assert ("repro replay:" in result.stdout.str()) is (plugin == "repro")
         heavy[plugin] = [line for line in result.stdout.lines if line.startswith("HEAVY")]

@@ -101,6 +101,7 @@ def test_deterministic_option_and_ini(inner, args, ini, expected):
 
 def test_header_prints_replay_flags_and_versions(inner):
     inner.write()
+    (inner.path / "golden").mkdir()  # a project with goldens uses the plugin (one without sees no header)
     result = inner.run("--collect-only")
     torch_version = importlib.metadata.version("torch")
     result.stdout.fnmatch_lines([
@@ -326,7 +327,7 @@ def test_precision_mode_reaches_the_backend_and_the_replay_line(inner, args, ini
     if ini:
         inner.ini(*ini)
     inner.write(f"def test_mode(repro_backend):\n    assert repro_backend.precision_mode == {mode!r}\n")
-    result = inner.run(*args)
+    result = inner.run("--repro-backend=cpu", *args)
     result.assert_outcomes(passed=1)
     replay = [line for line in result.stdout.lines if line.startswith("repro replay:")]
     assert (f"--repro-precision-mode={mode}" in replay[0]) is (mode != "must_keep_origin_dtype")

@@ -77,16 +77,29 @@ def test_changed_output_fails_with_a_metrics_table(inner):
     result = inner.run("--repro-seed=1")
     result.assert_outcomes(failed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+    # Another seed is another image: said first, and instead of "drifted" or "not reproducible".
     result.stdout.fnmatch_lines([
-        "*test_inner.py::test_x ?output? on torch-cpu drifted from its golden in *test_x.json",
-        "*values outside atol=0.01 rtol=0",
+        "*test_inner.py::test_x ?output? on torch-cpu drew other seeds than its golden in *test_x.json",
+        "*seeds differ: the golden drew [[]0[]], this run drew [[]1[]]: another seed is another image, not a drift*",
         "*metric*value*limit",
         "*L_inf*0.01*FAIL",
         "*cosine distance*1e-05*FAIL",
         "*worst (index: output vs golden): (*",
-        "*seeds differ: the golden drew [[]0[]], this run drew [[]1[]]*",
         "*to accept this output: pytest --repro-regen --repro-backend=cpu test_inner.py::test_x",
     ])
+    assert "not reproducible" not in result.stdout.str() and "values outside atol" not in result.stdout.str()
+
+
+def test_a_hand_edited_hash_says_the_golden_is_inconsistent(inner):
+    inner.write_marked("")
+    inner.regen()
+    data = inner.load()
+    data["checks"]["output"]["torch-cpu"]["summary"]["hash"] = "sha256:" + "0" * 64
+    inner.golden().write_text(json.dumps(data))
+    result = inner.run()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the golden is inconsistent: its hash does not match its own array*"])
+    assert "not reproducible" not in result.stdout.str()
 
 
 def test_bitwise_change_in_an_identical_environment_fails_unless_marked(inner):
@@ -119,7 +132,7 @@ def test_regen_keeps_other_backends_entries(inner):
     inner.golden().write_text(json.dumps(data))
     old_hash = other["summary"]["hash"]
     result = inner.regen("--repro-seed=1")
-    result.stdout.fnmatch_lines(["rewritten: test_inner.py::test_x ?output? on torch-cpu -> *"])
+    result.stdout.fnmatch_lines(["rewritten: test_inner.py::test_x ?output? on torch-cpu*-> *"])
     entries = inner.load()["checks"]["output"]
     assert entries["torch-cuda"] == other
     assert entries["torch-cpu"]["summary"]["hash"] != old_hash

@@ -105,7 +105,7 @@ def test_ini_names_the_page_and_the_json_report_goes_beside_it(inner, expect_usa
     assert len(list((inner.path / "out" / "page.arrays").iterdir())) == 1
     result = inner.run("--repro-report=out/r.json", "--repro-html=out/r.html")  # the command line wins
     result.stdout.fnmatch_lines(["repro: JSON results in out/r.json", "repro: HTML report in out/r.html*"])
-    expect_usage_error(inner.run("--repro-html=x.json"), "*--repro-html and --repro-report both name x.json*")
+    expect_usage_error(inner.run("--repro-html=x.json"), "*--repro-html and --repro-report both name *x.json*")
 
 
 def test_kind_follows_the_shape():

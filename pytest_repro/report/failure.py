@@ -14,8 +14,23 @@ def failure_text(result: CheckResult, golden_path: str, golden: dict[str, Any], 
     """
     key = result.backend
     vs = "" if result.golden_backend in (None, key) else f" (no {key} entry: compared with {result.golden_backend})"
-    lines = [f"{result.label} on {key} drifted from its golden{vs} in {golden_path}"]
-    lines += [f"  - {reason}" for reason in result.reasons]
+    reasons = list(result.reasons)
+    seeds_differ = golden.get("seed") is not None and golden.get("seed") != result.seed
+    if seeds_differ:  # another image, not a drift: say so first, and not that the run is unreproducible
+        lines = [f"{result.label} on {key} drew other seeds than its golden{vs} in {golden_path}",
+                 f"  - seeds differ: the golden drew {golden['seed']}, this run drew {result.seed}: another seed is "
+                 "another image, not a drift (pass the golden's seeds, or record this one)"]
+        reasons = []  # every metric below follows from the other seed
+    else:
+        lines = [f"{result.label} on {key} drifted from its golden{vs} in {golden_path}"]
+    if result.coverage == "full" and result.metrics.get("linf") == 0 and any(
+            r.startswith("bitwise change") for r in reasons):
+        # Every value equals the golden's array, yet the hashes differ: the entry contradicts itself.
+        reasons = [r for r in reasons if not r.startswith("bitwise change")]
+        reasons.insert(0, "the golden is inconsistent: its hash does not match its own array, which equals this "
+                          "output value for value (hand-edited or damaged?); restore it from version control or "
+                          "record it again")
+    lines += [f"  - {reason}" for reason in reasons]
     if result.limits:
         lines.append(f"  {'metric':<26}{'value':>12}{'limit':>12}")
         for row in result.limits:
@@ -30,9 +45,6 @@ def failure_text(result: CheckResult, golden_path: str, golden: dict[str, Any], 
     if result.worst:
         lines.append("  worst (index: output vs golden): " + "; ".join(
             f"{tuple(w['index'])} {w['actual']:.6g} vs {w['expected']:.6g}" for w in result.worst))
-    if golden.get("seed") is not None and golden.get("seed") != result.seed:
-        lines.append(f"  seeds differ: the golden drew {golden['seed']}, this run drew {result.seed} "
-                     "(another seed is another image, not a drift)")
     if result.fingerprint_diff:
         lines.append("  environment differs from the golden's: " + ", ".join(
             f"{k}: {old!r} -> {new!r}" for k, (old, new) in result.fingerprint_diff.items()))

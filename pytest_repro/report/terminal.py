@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from ..environment import versions
 from ..results import RunReport
 from ..settings import Settings
 from . import fmt_metric
+
+
+def replay_command() -> str:
+    """``pytest``, or what started this run when it wasn't plain pytest (``python -m pytest_repro suite``)."""
+    return os.environ.get("PYTEST_REPRO_COMMAND", "pytest")
 
 
 def header_lines(settings: Settings) -> list[str]:
@@ -18,7 +24,7 @@ def header_lines(settings: Settings) -> list[str]:
         f"repro: backend={','.join(settings.backends)} seed={settings.seed} "
         f"deterministic={'on' if settings.deterministic else 'off'} golden={settings.golden_dir}"
         + (" REGEN (goldens of the selected backend will be written)" if settings.regen else ""),
-        f"repro replay: pytest {settings.replay_flags()}",
+        f"repro replay: {replay_command()} {settings.replay_flags()}",
         f"repro versions: {found}; OMP_NUM_THREADS={threads}",
     ]
 
@@ -35,15 +41,36 @@ def render_table(report: RunReport) -> list[str]:
     return [line(head), line(["-" * w for w in widths]), *map(line, body)]
 
 
+def _relative(path: str, root: Path) -> str:
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return path
+
+
 def write_summary(tr: Any, settings: Settings, report: RunReport) -> None:
     tr.write_sep("=", "repro drift")
     for text in render_table(report):
         tr.write_line(text)
+    root = Path(getattr(getattr(tr, "config", None), "rootpath", Path.cwd()))
     written = [r for r in report.results if r.status.value in ("written", "rewritten")]
     if written:
         tr.write_sep("-", "repro goldens written (--repro-regen)")
-        for r in written:
-            tr.write_line(f"{r.status}: {r.label} on {r.backend} -> {', '.join(r.written or [r.golden_file])}")
+        for r in written:  # one line per check: what moved, and the golden file relative to the rootdir
+            moved = ""
+            if r.status.value == "rewritten" and r.metrics:
+                old, new = r.metrics.get("golden_abs_sum"), r.metrics.get("abs_sum")
+                moved = f" (moved: L_inf {fmt_metric(r.metrics.get('linf'))}, abs-sum {old} -> {new})"
+            tr.write_line(f"{r.status}: {r.label} on {r.backend}{moved} -> {_relative(r.golden_file, root)}")
+    kept = [r for r in report.results if r.status.value == "unchanged" and r.reasons]
+    if kept:
+        tr.write_line(f"repro: {len(kept)} golden{'s' if len(kept) != 1 else ''} differ within tolerance and were "
+                      "kept (--repro-regen-all rewrites them)")
+    obtained = sorted({p for r in report.results for p in r.obtained if p.endswith(".json")})
+    if obtained:
+        tr.write_line(f"repro: {len(obtained)} obtained golden file{'s' if len(obtained) != 1 else ''} in "
+                      f"{_relative(settings.obtained or '', root)}; apply them with: python -m pytest_repro accept "
+                      f"{_relative(settings.obtained or '', root)}")
     totals = report.totals
     listed = ", ".join(f"{n} {status}" for status, n in totals.items())
     tr.write_line(f"repro: {len(report.results)} check{'s' if len(report.results) != 1 else ''}: {listed}")
@@ -52,4 +79,4 @@ def write_summary(tr: Any, settings: Settings, report: RunReport) -> None:
         tr.write_line(f"repro: {failing} failed check{'s' if failing != 1 else ''}: the run fails, also where a "
                       "test caught the error itself")
     if settings.report:
-        tr.write_line(f"repro: JSON results in {settings.report}")
+        tr.write_line(f"repro: JSON results in {_relative(settings.report, root)}")
