@@ -136,9 +136,16 @@ class GoldenChecker:
     def _load(self, result: CheckResult) -> GoldenFile:
         __tracebackhide__ = True
         try:
-            return GoldenFile.load(self.path, self.location.golden_id)
+            golden = GoldenFile.load(self.path, self.location.golden_id)
         except GoldenError as exc:
             raise self._fail(result, str(exc)) from None
+        owner = golden.data.get("test")
+        if isinstance(owner, str) and owner and owner != self.location.golden_id:
+            # Two ids that differ only in case share one file where the file system ignores case.
+            raise self._fail(result, (
+                f"{self.path} holds the golden of {owner}, not of {self.location.golden_id}: two test ids that "
+                "differ only in case share one file on this file system (macOS, Windows); rename one of the tests"))
+        return golden
 
     def _kept(self, array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The whole array if it is small enough, else an evenly strided sample and its indices."""

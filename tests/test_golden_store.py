@@ -62,7 +62,8 @@ def test_safe_name_caps_long_ids_and_keeps_them_distinct():
 
 def test_golden_path_layout(tmp_path):
     assert golden_path(tmp_path, "tests/test_x.py::test_b[1]") == tmp_path / "tests/test_x/test_b[1].json"
-    assert golden_path(tmp_path, "tests/test_x.py::TestA::test_b").name.startswith("TestA.test_b-")
+    assert golden_path(tmp_path, "tests/test_x.py::TestA::test_b").name == "TestA.test_b.json"  # readable
+    assert golden_path(tmp_path, "t.py::test_x[a cat]").name == "test_x[a cat].json"
     assert golden_path(tmp_path, "test_top.py::test_c") == tmp_path / "test_top/test_c.json"
     # ".." in a node id must not climb out of the golden folder
     path = golden_path(tmp_path, "../../outside.py::test_d")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -56,3 +57,37 @@ def test_a_test_file_outside_the_rootdir_gets_its_golden_under_the_golden_dir(py
     result.stdout.fnmatch_lines(["written: ../elsewhere/test_far.py::test_far ?output? on torch-cpu -> "
                                  "golden/elsewhere/test_far/test_far.json"])
     assert run(pytester, "--rootdir=.", "../elsewhere/test_far.py").ret == 0
+
+
+def test_class_and_spaced_ids_get_readable_golden_names_and_old_names_still_load(inner):
+    inner.write("""
+import pytest
+import torch
+
+class TestSD:
+    @pytest.mark.parametrize("prompt", ["a cat"])
+    def test_a(self, repro_generator, repro_golden, prompt):
+        repro_golden.check(torch.randn(3, generator=repro_generator()))
+""")
+    inner.regen()
+    assert [p.name for p in (inner.path / "golden/test_inner").glob("*.json")] == ["TestSD.test_a[a cat].json"]
+    # a golden recorded by pytest-repro 0.1 under its hashed name keeps being used
+    from pytest_repro.identity import safe_name
+
+    old = inner.path / "golden/test_inner" / (safe_name("TestSD.test_a[a cat]") + ".json")
+    (inner.path / "golden/test_inner/TestSD.test_a[a cat].json").rename(old)
+    inner.run().assert_outcomes(passed=1)
+    assert old.exists() and not (inner.path / "golden/test_inner/TestSD.test_a[a cat].json").exists()
+
+
+def test_a_golden_file_of_another_test_is_refused_naming_both(inner):
+    # What two ids that differ only in case meet on macOS or Windows: one file, two tests.
+    inner.write()
+    inner.regen()
+    data = inner.load()
+    data["test"] = "test_inner.py::Test_X"
+    inner.golden().write_text(json.dumps(data))
+    result = inner.run()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*holds the golden of test_inner.py::Test_X, not of test_inner.py::test_x: two "
+                                 "test ids that differ only in case share one file*"])

@@ -58,7 +58,7 @@ def test_a_testcase_gets_the_fixtures_and_its_goldens(inner):
     # pins its seed to 0, so it still passes), and the check fails naming the TestCase method
     drifted = inner.run("--repro-seed=1")
     drifted.assert_outcomes(passed=2, failed=1)
-    drifted.stdout.fnmatch_lines(["*::DDIMPipelineFastTests::test_inference ?output? on torch-cpu drifted*"])
+    drifted.stdout.fnmatch_lines(["*::DDIMPipelineFastTests::test_inference ?output? on torch-cpu drew other seeds*"])
 
 
 def test_every_backend_named_is_run_or_skipped_with_its_reason(inner):
