@@ -28,8 +28,11 @@ def test_record_then_check_then_drift(tmp_path):
         verdict = repro.check(draw(repro))
     assert verdict.passed and repro.results[0].status.value == "pass"
     with Repro("notebook.ipynb::ddim", golden_dir=tmp_path, seed=1) as repro, \
-            pytest.raises(ReproCheckFailed, match=r"notebook.ipynb::ddim \[output\] on torch-cpu drifted"):
+            pytest.raises(ReproCheckFailed, match=r"notebook.ipynb::ddim \[output\] on torch-cpu drew other seeds"):
         repro.check(draw(repro))
+    with Repro("notebook.ipynb::ddim", golden_dir=tmp_path) as repro, \
+            pytest.raises(ReproCheckFailed, match=r"notebook.ipynb::ddim \[output\] on torch-cpu drifted"):
+        repro.check(draw(repro) + 0.5)
 
 
 def test_tolerances_are_the_same_kwargs_as_the_marker(tmp_path):
