@@ -50,8 +50,8 @@ class MindSporeBackend(Backend):
     def unavailable_reason(self) -> str | None:
         if not has_module("mindspore"):
             return (f"backend {self.key} needs MindSpore (looked for the mindspore module): pip install mindspore, "
-                    "in its own environment if diffusers is here (pip install -c constraints/mindspore.txt "
-                    "'pytest-repro[mindone]')")
+                    "in its own environment if diffusers 0.42 is here, for mindone.diffusers on CPU: pip install "
+                    "'pytest-repro[mindone]' mindone==0.3.0 'numpy<2'")
         try:
             import mindspore
         except Exception as exc:  # a broken install must skip, not crash the session
