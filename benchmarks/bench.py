@@ -6,7 +6,8 @@ Run:  python benchmarks/bench.py            (the table, ~1-2 min on 2 cores)
 
 Every row times the candidates interleaved (A B C A B C ...), so a noisy machine slows them alike, and
 prints medians, the range and the ratio to the numpy floor: `np.load` of the golden plus L_inf, what
-any check must at least do. Nothing is asserted: speed goals live here, not in timed tests.
+any check must at least do. Where pytest-regressions is installed, its `ndarrays_regression` is a third
+column (checks and the session). Nothing is asserted: speed goals live here, not in timed tests.
 """
 
 from __future__ import annotations
@@ -63,6 +64,30 @@ def checker_for(folder: Path, regen: bool):
                                  seeds=[0], record=lambda result: None)
 
 
+def regressions_for(folder: Path) -> Callable[[np.ndarray], object] | None:
+    """pytest-regressions' ``ndarrays_regression.check`` outside pytest, or None where it isn't installed."""
+    try:
+        from pytest_regressions.ndarrays_regression import NDArraysRegressionFixture
+    except ImportError:
+        return None
+    from types import SimpleNamespace
+
+    import pytest
+
+    request = SimpleNamespace(config=SimpleNamespace(getoption=lambda *a, **k: False),
+                              node=SimpleNamespace(name="test_x", cls=None))
+    fixture = NDArraysRegressionFixture(folder, folder, request)  # type: ignore[arg-type]
+
+    def check(array: np.ndarray) -> None:
+        try:
+            fixture.check({"output": array}, fullpath=folder / "regressions.npz",
+                          default_tolerance={"atol": 1e-2, "rtol": 0.0})
+        except pytest.fail.Exception:  # the first call records the file and fails, as in a test
+            pass
+
+    return check
+
+
 def bench_checks(shapes: list[tuple[int, ...]], repeat: int) -> list[str]:
     lines = []
     rng = np.random.default_rng(0)
@@ -76,8 +101,13 @@ def bench_checks(shapes: list[tuple[int, ...]], repeat: int) -> list[str]:
             np.save(floor_file, image)
             check = checker_for(folder, regen=False)
 
-            times = interleaved({"numpy": lambda f=floor_file, d=drifted: float(np.abs(np.load(f) - d).max()),
-                                 "repro": lambda c=check, d=drifted: c().check(d, bitwise=False)}, repeat)
+            candidates = {"numpy": lambda f=floor_file, d=drifted: float(np.abs(np.load(f) - d).max()),
+                          "repro": lambda c=check, d=drifted: c().check(d, bitwise=False)}
+            regressions = regressions_for(folder)
+            if regressions is not None:
+                regressions(image)
+                candidates["regressions"] = lambda r=regressions, d=drifted: r(d)
+            times = interleaved(candidates, repeat)
         lines.append(row(f"check {'x'.join(map(str, shape))} ({image.nbytes / 2**20:.1f} MB)", times, "numpy"))
     return lines
 
@@ -107,6 +137,7 @@ def test_x(i, {fixture}):
     out = np.random.default_rng(i).random((1, 256, 256, 3), dtype=np.float32)
     {body}
 """
+REGRESSIONS = "ndarrays_regression.check({'output': out}, default_tolerance={'atol': 1e-2, 'rtol': 0.0})"
 BARE = "ref = np.random.default_rng(i).random((1, 256, 256, 3), dtype=np.float32)\n    " \
        "assert np.abs(out - ref).max() <= 1e-2"
 
@@ -126,7 +157,14 @@ def bench_session(n: int, rounds: int) -> str:
         def session(folder: str, *extra: str) -> Callable[[], object]:
             return lambda: subprocess.run([*run, *extra], cwd=root / folder, capture_output=True, check=True)
 
-        times = interleaved({"bare": session("bare", "-p", "no:repro"), "repro": session("repro")}, rounds)
+        candidates = {"bare": session("bare", "-p", "no:repro"), "repro": session("repro")}
+        if regressions_for(root) is not None:
+            (root / "regressions").mkdir()
+            (root / "regressions/test_s.py").write_text(SESSION_TEST.format(n=n, fixture="ndarrays_regression",
+                                                                            body=REGRESSIONS))
+            subprocess.run([*run, "-p", "no:repro", "--force-regen"], cwd=root / "regressions", capture_output=True)
+            candidates["regressions"] = session("regressions", "-p", "no:repro")
+        times = interleaved(candidates, rounds)
     return row(f"session of {n} tests", times, "bare")
 
 
@@ -153,35 +191,51 @@ def bench_collect(n: int, rounds: int) -> str:
     return row(f"collect-only {n} (CPU s)", cpu_times, "none")
 
 
-PEAK = """
-import resource, sys, tempfile, numpy as np
+PEAK_SETUP = """
+import sys, numpy as np
 from pathlib import Path
 sys.path.insert(0, {here!r})
 from bench import checker_for
-shape = {shape}
-image = np.random.default_rng(0).random(shape, dtype=np.float32)
-folder = Path(tempfile.mkdtemp())
+folder = Path({folder!r})
+image = np.random.default_rng(0).random({shape}, dtype=np.float32)
 checker_for(folder, regen=True)().check(image, bitwise=False)
 np.save(folder / "floor.npy", image)
-drifted = image + np.float32(1e-4)
-del image
+np.save(folder / "drifted.npy", image + np.float32(1e-4))
+"""
+PEAK = """
+import resource, sys, numpy as np
+from pathlib import Path
+sys.path.insert(0, {here!r})
+from bench import checker_for
+folder = Path({folder!r})
+drifted = np.load(folder / "drifted.npy")  # the output, as a test holds it
+checker = checker_for(folder, regen=False)
+try:  # a pipeline test has torch imported already (the torch-cpu fingerprint reads its flags): not the check's
+    import torch  # noqa: F401
+except ImportError:
+    pass
+import pytest_repro.check, pytest_repro.report.failure  # noqa: E401,F401  (imports, not the check's memory)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if {numpy}:
     float(np.abs(np.load(folder / "floor.npy") - drifted).max())
 else:
-    checker_for(folder, regen=False)().check(drifted, bitwise=False)
+    checker().check(drifted, bitwise=False)
 print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
 def bench_peak(shape: tuple[int, ...]) -> str:
-    """Peak RSS growth of one check after the output exists, vs the numpy floor (each in its own process)."""
+    """Peak RSS growth of one check once the output exists, vs the numpy floor (each in a fresh process:
+    the golden is written by a third one, so its own peak doesn't hide the check's)."""
     grown = {}
-    for name, numpy in (("numpy", True), ("repro", False)):
-        code = PEAK.format(here=str(HERE), shape=shape, numpy=numpy)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-        before, after = map(int, out.split())
-        grown[name] = (after - before) / 1024
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-c", PEAK_SETUP.format(here=str(HERE), folder=tmp, shape=shape)],
+                       check=True, capture_output=True)
+        for name, numpy in (("numpy", True), ("repro", False)):
+            code = PEAK.format(here=str(HERE), folder=tmp, numpy=numpy)
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+            before, after = map(int, out.split())
+            grown[name] = (after - before) / 1024
     size = int(np.prod(shape)) * 4 / 2**20
     return (f"peak RSS {'x'.join(map(str, shape))}: numpy +{grown['numpy']:.0f} MiB, repro +{grown['repro']:.0f} MiB "
             f"(one array is {size:.0f} MiB)")

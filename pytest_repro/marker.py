@@ -25,6 +25,9 @@ class Marker:
     framework: str = DEFAULT_FRAMEWORK
 
 
+NO_MARKER = Marker()  # frozen: one shared value for every test without the marker
+
+
 def framework_of(item: pytest.Item) -> str:
     """The test's framework from the raw marker (before validation: used while parametrizing)."""
     marks = [m.kwargs.get("framework") for m in item.iter_markers("repro")]
@@ -33,10 +36,13 @@ def framework_of(item: pytest.Item) -> str:
 
 def read_marker(item: pytest.Item) -> Marker:
     """The item's ``repro`` marker kwargs (closest marker wins), validated; a UsageError names the test."""
+    marks = list(item.iter_markers("repro"))
+    if not marks:  # most tests: nothing to import, validate or build
+        return NO_MARKER
     from .backends import check_word, frameworks  # stdlib only
 
     kwargs: dict[str, Any] = {}
-    for mark in reversed(list(item.iter_markers("repro"))):
+    for mark in reversed(marks):
         if mark.args:
             raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.repro takes keyword arguments only")
         kwargs.update(mark.kwargs)

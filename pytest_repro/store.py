@@ -28,10 +28,12 @@ __all__ = ["FORMAT", "GoldenError", "GoldenFile", "WriteError", "atomic_write", 
 FORMAT = 1
 
 
-def npz_bytes(values: np.ndarray, index: np.ndarray | None, compress: bool = True) -> bytes:
+def npz_bytes(values: np.ndarray, index: np.ndarray | None, compress: bool = False) -> bytes:
     """Kept values (and, for a sample, their flat indices) as the bytes of an ``.npz``.
 
-    Goldens are compressed (they live in the repository); report arrays are not (8x faster to write).
+    Stored, not compressed: model outputs are noise-like floats that zlib shrinks by a few percent, at
+    ~10x the time to load and ~100x to write (benchmarks/README). Each member still carries its CRC-32,
+    which reading checks.
     """
     buffer = io.BytesIO()
     save = np.savez_compressed if compress else np.savez
@@ -42,17 +44,37 @@ def npz_bytes(values: np.ndarray, index: np.ndarray | None, compress: bool = Tru
     return buffer.getvalue()
 
 
-def save_arrays(path: Path, values: np.ndarray, index: np.ndarray | None, compress: bool = True) -> None:
+def save_arrays(path: Path, values: np.ndarray, index: np.ndarray | None, compress: bool = False) -> None:
     """Write what :func:`load_arrays` reads, atomically."""
     atomic_write(path, npz_bytes(values, index, compress))
 
 
+def crcs(data: bytes | Path | io.BytesIO) -> dict[str, str]:
+    """The CRC-32 of each member of an ``.npz`` (``values``, ``index``), from its zip directory: no data read."""
+    source = io.BytesIO(data) if isinstance(data, bytes) else data
+    with zipfile.ZipFile(source) as zf:
+        return _crc_table(zf)
+
+
+def _crc_table(zf: zipfile.ZipFile) -> dict[str, str]:
+    # named as the entry's fields: array_crc32 for values.npy, index_crc32 for index.npy
+    names = {"values.npy": "array", "index.npy": "index"}
+    return {names.get(info.filename, info.filename): f"crc32:{info.CRC:08x}" for info in zf.infolist()}
+
+
 def load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Read what :func:`save_arrays` wrote; never unpickles (``allow_pickle=False``)."""
+    values, index, _ = _read(path)
+    return values, index
+
+
+def _read(path: Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, str]]:
+    """The arrays and their members' CRC-32s; reading a member to its end checks its bytes against its CRC."""
     try:
         # Our own file handle: np.load leaks its own when the zip is corrupt.
         with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
-            return npz["values"], (npz["index"] if "index" in npz.files else None)
+            values, index = npz["values"], (npz["index"] if "index" in npz.files else None)
+            return values, index, _crc_table(npz.zip)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error, AttributeError) as exc:
         # AttributeError: a bare .npy instead of an .npz (np.load returns an array, not an archive)
         raise GoldenError(f"{path}: unreadable array file ({exc}).") from None
@@ -138,11 +160,11 @@ class GoldenFile:
         if entry is None:
             raise self._error(check, backend, "", "no such entry")
         try:
-            values, index = load_arrays(self.path.with_name(entry["array"]))
+            values, index, stored = _read(self.path.with_name(entry["array"]))
         except GoldenError as exc:
             raise self._error(check, backend, "array", str(exc).rstrip(".")) from None
         try:
-            check_arrays(entry, values, index)
+            check_arrays(entry, values, index, stored)
         except Malformed as exc:
             raise self._error(check, backend, exc.field, exc.problem) from None
         return values, index
@@ -155,7 +177,11 @@ class GoldenFile:
         leaves both old files as they were. Other entries are kept as they are, even malformed ones.
         """
         array_path = self.array_path(check, backend)
-        entry = {**entry, "array": array_path.name, "array_hash": sha256(values)}
+        data_bytes = npz_bytes(values, index)
+        # The members' CRC-32s tie the array file to this entry at no cost when read (entry.check_arrays);
+        # the sha256s are for older readers, which check only those.
+        entry = {**entry, "array": array_path.name, "array_hash": sha256(values), **{
+            f"{name}_crc32": crc for name, crc in crcs(data_bytes).items()}}
         if index is not None:  # the positions too: a tampered index would compare the wrong values
             entry["index_hash"] = sha256(index)
         try:
@@ -171,6 +197,6 @@ class GoldenFile:
         except (RecursionError, ValueError, TypeError) as exc:
             raise GoldenError(f"{self.path}: another entry can't be written back ({type(exc).__name__}); "
                               f"{FIX}") from None
-        write_files([(array_path, npz_bytes(values, index)), (self.path, text.encode("utf-8"))])
+        write_files([(array_path, data_bytes), (self.path, text.encode("utf-8"))])
         self.data = data
         return [array_path, self.path]

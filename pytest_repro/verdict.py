@@ -13,6 +13,7 @@ import numpy as np
 
 from .convert import UnsupportedOutput
 from .results import LimitRow
+from .summary import Differences, abs_diff
 from .tolerance import Tolerance
 
 WORST = 3
@@ -51,22 +52,23 @@ class IncomparableArrays(ValueError):
     """Two arrays with no value-by-value comparison: different numbers of values."""
 
 
-def _flat64(x: np.ndarray) -> np.ndarray:
+def _checked(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype.kind not in "biuf" or x.dtype.itemsize > 8:
         raise UnsupportedOutput(f"cannot compare {x.dtype} values (booleans, integers and floats only)")
-    return x.astype(np.float64).reshape(-1)
+    return x.reshape(-1)
 
 
-def _abs_diff(a: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """|a - e| in float64. Integers are subtracted exactly first: 2**60 + 1 and 2**60 are one float64."""
-    a, e = np.asarray(a).reshape(-1), np.asarray(e).reshape(-1)
-    if a.dtype.kind in "iu" and e.dtype.kind in "iu" and a.dtype.kind == e.dtype.kind:
-        wide = np.int64 if a.dtype.kind == "i" else np.uint64
-        hi, lo = np.maximum(a.astype(wide), e.astype(wide)), np.minimum(a.astype(wide), e.astype(wide))
-        # hi - lo < 2**64 always: exact in uint64, whatever the wrap-around of the signed difference
-        return (hi.astype(np.uint64) - lo.astype(np.uint64)).astype(np.float64)
-    return np.abs(_flat64(a) - _flat64(e))
+def _flat64(x: np.ndarray) -> np.ndarray:
+    return _checked(x).astype(np.float64)
+
+
+def _abs_max(x: np.ndarray) -> float:
+    """max |x| from min and max in x's own dtype: no temporary; NaN or Inf where x holds one."""
+    if not x.size:
+        return 0.0
+    lo, hi = float(x.min()), float(x.max())
+    return max(abs(lo), abs(hi)) if lo == lo and hi == hi else float("nan")
 
 
 def metrics(actual: np.ndarray, expected: np.ndarray) -> dict[str, float | None]:
@@ -75,64 +77,45 @@ def metrics(actual: np.ndarray, expected: np.ndarray) -> dict[str, float | None]
     Relative L2 and cosine distance are ``None`` where they mean nothing: against an all-zero
     expected array (a black image), and for cosine also an all-zero output. L_inf decides there.
     """
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    a, e = _flat64(actual), _flat64(expected)
+    a, e = _checked(actual), _checked(expected)
     if a.size != e.size:
         raise IncomparableArrays(f"cannot compare {a.size} values with {e.size}: metrics need arrays of one size")
     with np.errstate(all="ignore"):  # inf - inf and overflowing sums are results here, not warnings
-        return _metrics(a, e, _abs_diff(actual, expected))
+        scale_a, scale_e = _abs_max(a), _abs_max(e)
+        if not (np.isfinite(scale_a) and np.isfinite(scale_e)):  # NaN and Inf: the whole-array formulas
+            return _metrics(a.astype(np.float64), e.astype(np.float64), abs_diff(a, e))
+        return Differences(a, e, 0.0, 0.0, scale_a, scale_e, worst=0).metrics()
 
 
 def _metrics(a: np.ndarray, e: np.ndarray, diff: np.ndarray) -> dict[str, float | None]:
+    """The metrics of outputs holding NaN or Inf (never judged, only reported by ``metrics``)."""
     scale_a = float(np.abs(a).max(initial=0.0))
     scale_e = float(np.abs(e).max(initial=0.0))
-    cosine: float | None
+    cosine: float | None = None
     if scale_a == 0 and scale_e == 0:
         cosine = 0.0
-    elif scale_a == 0 or scale_e == 0:
-        cosine = None
-    else:
-        # 1 - cos as half the squared distance of the unit vectors: exactly 0 for equal arrays (the
-        # textbook 1 - a.e/|a||e| leaves ~2e-16) and accurate for the tiny distances that matter here.
-        # Dividing by the largest value first keeps the norms clear of underflow and overflow.
-        unit_a = a / scale_a
-        unit_e = e / scale_e
-        unit_a /= np.linalg.norm(unit_a)
-        unit_e /= np.linalg.norm(unit_e)
+    elif scale_a and scale_e:
+        unit_a, unit_e = a / scale_a, e / scale_e
+        unit_a /= np.sqrt(np.sum(unit_a * unit_a))
+        unit_e /= np.sqrt(np.sum(unit_e * unit_e))
         cosine = 0.5 * float(np.sum((unit_a - unit_e) ** 2))
     linf = float(diff.max()) if diff.size else 0.0
-    rel_l2: float | None = 0.0 if linf == 0 else None  # against an all-zero golden: undefined
+    rel_l2: float | None = 0.0 if linf == 0 else None
     if scale_e and linf:
-        # Both norms on arrays divided by the larger of max|e| and L_inf: no overflow or underflow
-        # for values like 1e-200; a ratio too large for a float stays None.
         scale = max(scale_e, linf)
-        with np.errstate(under="ignore"):
-            den = float(np.linalg.norm(e / scale))
-            ratio = float(np.linalg.norm(diff / scale)) / den if den else float("inf")
+        den = float(np.sqrt(np.sum((e / scale) ** 2)))
+        ratio = float(np.sqrt(np.sum((diff / scale) ** 2))) / den if den else float("inf")
         rel_l2 = ratio if np.isfinite(ratio) else None
-    return {
-        "linf": linf,
-        "mean_abs": float(diff.mean()) if diff.size else 0.0,
-        "rel_l2": rel_l2,
-        "cosine": cosine,
-    }
+    return {"linf": linf, "mean_abs": float(diff.mean()) if diff.size else 0.0, "rel_l2": rel_l2, "cosine": cosine}
 
 
-def _worst(a: np.ndarray, e: np.ndarray, diff: np.ndarray, flat_index: np.ndarray | None,
-           shape: tuple[int, ...]) -> list[dict[str, Any]]:
+def _worst(fused: Differences, flat_index: np.ndarray | None, shape: tuple[int, ...]) -> list[dict[str, Any]]:
     """The largest differences, biggest first, with their indices in the output's own shape."""
-    k = min(WORST, diff.size)
-    if k == 0:
-        return []
-    top = np.argpartition(-diff, k - 1)[:k]  # linear time: no full sort of a large image
-    top = top[np.argsort(-diff[top], kind="stable")]
     rows = []
-    for pos in top:
-        if diff[pos] == 0:
-            break
+    for diff, pos, a, e in fused.top:  # biggest first; among equal differences, the first position
         flat = int(pos if flat_index is None else flat_index[pos])
-        rows.append({"index": [int(i) for i in np.unravel_index(flat, shape)], "actual": float(a[pos]),
-                     "expected": float(e[pos]), "diff": float(diff[pos])})
+        rows.append({"index": [int(i) for i in np.unravel_index(flat, shape)], "actual": a, "expected": e,
+                     "diff": diff})
     return rows
 
 
@@ -201,22 +184,22 @@ def _judge(actual: Side, expected: Side, tol: Tolerance, same_environment: bool)
     linf: float | None = None
     if aligned is not None:
         a_values, e_values, index = aligned
-        a64, e64 = _flat64(a_values), _flat64(e_values)
-        if not (np.isfinite(a64).all() and np.isfinite(e64).all()):  # summaries that lie: NaN compares as "within"
+        a_values, e_values = _checked(a_values), _checked(e_values)
+        scale_a, scale_e = _abs_max(a_values), _abs_max(e_values)
+        if not (np.isfinite(scale_a) and np.isfinite(scale_e)):  # summaries that lie: NaN compares as "within"
             v.reasons.append("the kept values hold NaN or Inf where the summaries say none")
             return v
         v.coverage = "full" if index is None else "sample"
-        diff = _abs_diff(a_values, e_values)
-        v.metrics = _metrics(a64, e64, diff)
-        linf = float(diff.max()) if diff.size else 0.0
-        bad = int((diff > tol.atol + tol.rtol * np.abs(e64)).sum())
-        largest = float(np.abs(e64).max(initial=0))
-        v.limit = tol.linf_limit(largest)
+        fused = Differences(a_values, e_values, tol.atol, tol.rtol, scale_a, scale_e, WORST)
+        v.metrics = fused.metrics()
+        linf = fused.linf
+        bad = fused.bad
+        v.limit = tol.linf_limit(scale_e)
         label = "L_inf" if v.coverage == "full" else "L_inf (sampled)"
-        v.limits.append(LimitRow(label, linf, tol.atol + tol.rtol * largest, bad == 0))
+        v.limits.append(LimitRow(label, linf, tol.atol + tol.rtol * scale_e, bad == 0))
         if bad:
-            v.reasons.append(f"{bad} of {diff.size} compared values outside atol={tol.atol:g} rtol={tol.rtol:g}")
-        v.worst = _worst(a64, e64, diff, index, shape)
+            v.reasons.append(f"{bad} of {a_values.size} compared values outside atol={tol.atol:g} rtol={tol.rtol:g}")
+        v.worst = _worst(fused, index, shape)
     else:
         v.coverage = "summary"
         v.limit = tol.linf_limit(0.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,13 @@ from .base import Backend, env_var
 # workspace torch 2.11 on an H100 warns on every nn.Linear ("Requested unified CUBLASLT workspace
 # size ... exceeds CUBLAS workspace size"), which fails any suite run with filterwarnings=error.
 CUBLAS_WORKSPACE = ":4096:8"
+
+
+@functools.cache
+def _version() -> str:
+    import torch
+
+    return str(torch.__version__)  # a TorchVersion object can't cross xdist's wire
 
 
 class TorchBackend(Backend):
@@ -70,7 +78,7 @@ class TorchBackend(Backend):
 
         fp = super().fingerprint()
         fp.update(
-            torch=str(torch.__version__),  # a TorchVersion object can't cross xdist's wire
+            torch=_version(),
             threads=torch.get_num_threads(),
             deterministic_algorithms=torch.are_deterministic_algorithms_enabled(),
             tf32_matmul=torch.backends.cuda.matmul.allow_tf32,

@@ -28,6 +28,12 @@ def dist_version(name: str) -> str | None:
         return None
 
 
+@functools.cache  # what can't change within a process: read once, not on every check
+def _static_fingerprint() -> dict[str, Any]:
+    return {"python": platform.python_version(), "machine": platform.machine(), "numpy": dist_version("numpy"),
+            "diffusers": dist_version("diffusers")}
+
+
 def has_module(name: str) -> bool:
     """Presence without import: importing torch_npu without CANN breaks ``import torch`` itself."""
     try:
@@ -116,13 +122,7 @@ class Backend:
 
     def fingerprint(self) -> dict[str, Any]:
         """What decides bitwise equality: versions, device name, threads, determinism flags."""
-        return {
-            "backend": str(self.key),
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "numpy": dist_version("numpy"),
-            "diffusers": dist_version("diffusers"),
-        }
+        return {"backend": str(self.key), **_static_fingerprint()}
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ._torch import TorchBackend
@@ -27,11 +28,14 @@ class TorchCUDA(TorchBackend):
         import torch
 
         fp = super().fingerprint()
-        index = torch.cuda.current_device()
-        fp.update(
-            device_name=torch.cuda.get_device_name(index),
-            capability=".".join(map(str, torch.cuda.get_device_capability(index))),
-            cuda=torch.version.cuda,
-            cudnn=torch.backends.cudnn.version(),
-        )
+        fp.update(_device(torch.cuda.current_device()))
         return fp
+
+
+@functools.cache  # a device's name and the library versions don't change within a process
+def _device(index: int) -> dict[str, Any]:
+    import torch
+
+    return {"device_name": torch.cuda.get_device_name(index),
+            "capability": ".".join(map(str, torch.cuda.get_device_capability(index))),
+            "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
