@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from . import __version__
 from .entry import FIX, GoldenError, Malformed, check_arrays, read_entry
 from .files import WriteError, atomic_write, locked, sweep, sweep_once, write_files
 from .identity import BackendKey, array_name
@@ -108,8 +109,9 @@ class GoldenFile:
             )
         if fmt > FORMAT:
             raise GoldenError(
-                f"{path}: written by a newer pytest-repro (golden format {fmt!r}, this one reads up to "
-                f"{FORMAT}); upgrade pytest-repro: pip install -U pytest-repro"
+                f"{path}: written by a newer pytest-repro (golden format {fmt!r}; pytest-repro {__version__} "
+                f"here reads up to {FORMAT}): install in this environment the pytest-repro version the project "
+                "that recorded it uses"
             )
         return cls(path, test_id, data)
 

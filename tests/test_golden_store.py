@@ -118,7 +118,7 @@ def test_load_missing_file_is_empty(tmp_path):
     ("[1, 2]", "not a pytest-repro golden file"),
     ('{"format": 1}', "not a pytest-repro golden file"),
     ('{"format": 1, "checks": []}', "not a pytest-repro golden file"),
-    (json.dumps({"format": FORMAT + 1, "checks": {}}), "newer pytest-repro.*pip install -U pytest-repro"),
+    (json.dumps({"format": FORMAT + 1, "checks": {}}), "newer pytest-repro.*install in this environment"),
     ('{"format": 1, "checks": ' + "[" * 100_000 + "]" * 100_000 + "}", "unreadable golden file .nested too deeply"),
     ('{"format": 1, "checks": {}, "n": ' + "7" * 5000 + "}", "unreadable golden file"),  # > 4300 digits
     ('{"format": true, "checks": {}}', "no valid 'format' field"),
