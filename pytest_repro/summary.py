@@ -152,7 +152,10 @@ class Differences:
         self.n, self.scale_a, self.scale_e = a.size, scale_a, scale_e
         self.scale_d = max(scale_a, scale_e)
         # Between 1e-100 and 1e100 squares neither overflow nor underflow: sum them as they are, no divisions.
-        self.plain = all(s == 0 or 1e-100 < s < 1e100 for s in (scale_a, scale_e))
+        # The cosine sums too, while the two scales are alike: where they are far apart, the close-distance
+        # formula would subtract terms (|e|/|a|)^2 larger than its result; scaled sums keep it exact.
+        self.plain = all(s == 0 or 1e-100 < s < 1e100 for s in (scale_a, scale_e)) and (
+            not (scale_a and scale_e) or 0.5 <= scale_a / scale_e <= 2.0)
         self.linf = self.abs_total = self.dd = self.aa = self.ee = self.rr = self.re = self.pq = 0.0
         self.bad = 0
         self.top: list[tuple[float, int, float, float]] = []  # worst candidates: diff, flat position, a, e

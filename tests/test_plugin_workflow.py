@@ -149,7 +149,7 @@ def test_regen_keeps_other_backends_entries(inner):
         ("{not json", "*golden/test_inner/test_x.json: unreadable golden file*Restore it*"),
         ('{"format": 1}', "*golden/test_inner/test_x.json: not a pytest-repro golden file*"),
         ('{"format": 99, "checks": {}}',
-         "*test_x.json: written by a newer pytest-repro (golden format 99*upgrade pytest-repro*"),
+         "*test_x.json: written by a newer pytest-repro (golden format 99*reads up to 1*"),
     ],
 )
 def test_unusable_golden_fails_naming_the_file(inner, content, message):
