@@ -74,11 +74,13 @@ class ReproUnitTestCase(UnitTestCase):
             item.stash[WORD_KEY] = words[0]
             yield item
             return
-        from _pytest.python import CallSpec2
+        import _pytest.python
 
+        # CallSpec since pytest 9.1 (CallSpec2 warns there, and goes in pytest 10); CallSpec2 before.
+        callspec_cls = getattr(_pytest.python, "CallSpec", None) or _pytest.python.CallSpec2
         for word in words:
             # An id-only callspec: pytest 9 builds the node id (test_x[cuda]) from it; it carries no params.
-            spec = dataclasses.replace(CallSpec2(), _idlist=[word])
+            spec = dataclasses.replace(callspec_cls(), _idlist=[word])
             one = ReproTestCaseFunction.from_parent(self, name=f"{item.name}[{word}]", originalname=item.name,
                                                     callspec=spec)
             one.stash[WORD_KEY] = word

@@ -66,7 +66,7 @@ def test_every_backend_named_is_run_or_skipped_with_its_reason(inner):
     torch = pytest.importorskip("torch")
     inner.write(FAST_TESTS)
     inner.regen("--repro-backend=cpu")
-    result = inner.run("--repro-backend=cpu,cuda", "-v", "-rs")
+    result = inner.run("--repro-backend=cpu,cuda", "-v", "-rs", "-W", "error")  # no warning of ours either
     outcomes = result.parseoutcomes()
     if torch.cuda.is_available():
         assert outcomes.get("passed") == 6, result.stdout.str()
