@@ -40,8 +40,6 @@ class Tolerance:
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    as_dict = to_json
-
     @classmethod
     def from_json(cls, data: Any) -> Tolerance:
         """A tolerance written by :meth:`to_json`, validated; missing keys take their defaults."""
