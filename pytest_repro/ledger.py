@@ -29,11 +29,11 @@ class ReproLedger:
         self.results: list[CheckResult] = []
         self.written: list[str] = []  # what the views wrote, said in the terminal summary
         self.nodeids: set[str] = set()  # every test that reported (under xdist too): who owns which golden
-        self.failed: set[str] = set()
+        self.failed: set[str] = set()  # failed or skipped: a test that didn't finish keeps all its goldens
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.nodeids.add(report.nodeid)
-        if report.failed:
+        if report.failed or report.skipped:  # a skipped test made no checks, and its goldens are still wanted
             self.failed.add(report.nodeid)
         # Results travel on the report's user_properties, so xdist brings workers' results home too.
         if report.when == "teardown":
@@ -79,7 +79,7 @@ class ReproLedger:
             delete(unused)
             self.written += [f"repro: pruned {len(lines)} unused golden(s):", *(f"  {line}" for line in lines)]
         elif unused:
-            self.written += [f"repro: {len(lines)} unused golden(s), deleted by --repro-prune:",
+            self.written += [f"repro: {len(lines)} unused golden(s); --repro-prune deletes them:",
                              *(f"  {line}" for line in lines)]
 
     def _shown(self, path: str) -> str:

@@ -131,7 +131,7 @@ def test_unused_goldens_are_listed_after_a_whole_run_and_pruned_on_request(inner
     inner.write(TWO_TESTS.format(extra="").replace("def test_gone", "def test_renamed"))
     inner.regen()
     result = inner.run()
-    result.stdout.fnmatch_lines(["repro: 2 unused golden(s), deleted by --repro-prune:",
+    result.stdout.fnmatch_lines(["repro: 2 unused golden(s); --repro-prune deletes them:",
                                  "  golden/test_inner/test_gone.json (no collected test)",
                                  "  golden/test_inner/test_keep.json: check 'b'"])
     assert (inner.path / "golden/test_inner/test_gone.json").exists()  # listing deletes nothing
@@ -147,3 +147,16 @@ def test_unused_goldens_are_listed_after_a_whole_run_and_pruned_on_request(inner
         sorted(p.name for p in (inner.path / "golden/test_inner").glob("test_*.npz") if ".b." not in p.name)
     inner.run().assert_outcomes(passed=2)  # what is left still checks
     assert "unused golden" not in inner.run().stdout.str()
+
+
+def test_a_skipped_test_keeps_its_goldens(inner):
+    inner.write(TWO_TESTS.format(extra=""))
+    inner.regen()
+    # test_gone now skips before its check (a missing package, a missing device): its golden is still wanted
+    inner.write(TWO_TESTS.format(extra="").replace("def test_gone(repro_generator, repro_golden):",
+                                                   "def test_gone(repro_generator, repro_golden):\n"
+                                                   "    import pytest; pytest.skip('no device here')"))
+    result = inner.run("--repro-prune")
+    result.assert_outcomes(passed=1, skipped=1)
+    assert "unused golden" not in result.stdout.str() and "pruned" not in result.stdout.str()
+    assert json.loads((inner.path / "golden/test_inner/test_gone.json").read_text())["checks"]
