@@ -115,6 +115,15 @@ class Inner:
         return json.loads(self.golden(name, root).read_text(encoding="utf-8"))
 
 
+@pytest.fixture(autouse=True)
+def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI machines set $CI (and GitHub's variables): inner sessions would refuse --repro-regen and write
+    step summaries. A test that wants one of them sets it itself."""
+    for name in ("CI", "GITHUB_STEP_SUMMARY", "GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID",
+                 "PYTEST_REPRO_COMMAND"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Inner:
     return Inner(pytester, monkeypatch)
