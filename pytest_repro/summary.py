@@ -32,16 +32,21 @@ def chunks(size: int) -> range:
     return range(0, size, CHUNK)
 
 
-def summarize(array: np.ndarray, dtype: str) -> dict[str, Any]:
-    """Shape, dtype, abs-sum, mean, std, min, max, corner slices and a hash of the bytes."""
+def summarize(array: np.ndarray, dtype: str, hashed: bool = True) -> dict[str, Any]:
+    """Shape, dtype, abs-sum, mean, std, min, max, corner slices and (``hashed``) a hash of the bytes.
+
+    The hash costs as much as the rest together; a check against a golden kept whole leaves it out, since
+    comparing the arrays tells bitwise equality too (verdict.py). What is recorded always has it.
+    """
     flat = np.ascontiguousarray(array).reshape(-1)  # one copy only for a strided or Fortran-order view
     summary: dict[str, Any] = {
         "shape": list(array.shape),
         "dtype": dtype,
         "size": int(flat.size),
-        "hash": sha256(flat),
         "finite": True,
     }
+    if hashed:
+        summary["hash"] = sha256(flat)
     if not flat.size:
         return summary
     stats = _stats(flat)

@@ -133,3 +133,33 @@ def test_committed_zlib_goldens_still_load_by_their_sha256(tmp_path):
     assert entry is not None and "array_crc32" not in entry
     values, _ = golden.load_array("output", "torch-cpu")
     assert summary_module.sha256(values) == entry["array_hash"]
+
+
+# ---- the hash only where it is needed ----
+
+def test_a_check_against_a_whole_golden_hashes_nothing_yet_tells_bitwise_changes(inner, monkeypatch):
+    inner.write("""
+import numpy as np
+
+def test_x(repro_golden):
+    repro_golden.check(np.array([0.0, 1.0, 2.0], np.float32) * {sign})
+""".format(sign="1"))
+    inner.regen()
+    recorded = inner.load()["checks"]["output"]["torch-cpu"]
+    assert recorded["summary"]["hash"].startswith("sha256:")  # what is recorded always has it
+
+    def no_hash(array):
+        raise AssertionError("sha256 computed on a check against a whole golden")
+
+    monkeypatch.setattr(summary_module, "sha256", no_hash)
+    inner.run().assert_outcomes(passed=1)
+    # -0.0 is 0.0 to every metric, not to the bits: the comparison of the arrays still sees it
+    inner.write("""
+import numpy as np
+
+def test_x(repro_golden):
+    repro_golden.check(np.array([0.0, 1.0, 2.0], np.float32) * {sign})
+""".format(sign="np.float32([-1.0, 1.0, 1.0])"))
+    result = inner.run()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*every value equals the golden*, yet the bits differ: a zero changed sign*"])

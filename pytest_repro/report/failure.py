@@ -25,11 +25,12 @@ def failure_text(result: CheckResult, golden_path: str, golden: dict[str, Any], 
         lines = [f"{result.label} on {key} drifted from its golden{vs} in {golden_path}"]
     if result.coverage == "full" and result.metrics.get("linf") == 0 and any(
             r.startswith("bitwise change") for r in reasons):
-        # Every value equals the golden's array, yet the hashes differ: the entry contradicts itself.
+        # Every value equals the golden's, yet the bits differ: zeros that changed sign, or an entry whose hash
+        # contradicts its own array.
         reasons = [r for r in reasons if not r.startswith("bitwise change")]
-        reasons.insert(0, "the golden is inconsistent: its hash does not match its own array, which equals this "
-                          "output value for value (hand-edited or damaged?); restore it from version control or "
-                          "record it again")
+        reasons.insert(0, "every value equals the golden's, yet the bits differ: a zero changed sign (-0.0 vs "
+                          "0.0), or the golden's hash does not match its own array (hand-edited or damaged?). "
+                          "Record it again if the new bits are right")
     lines += [f"  - {reason}" for reason in reasons]
     if result.limits:
         lines.append(f"  {'metric':<26}{'value':>12}{'limit':>12}")
