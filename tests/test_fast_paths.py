@@ -163,3 +163,21 @@ def test_x(repro_golden):
     result = inner.run()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*every value equals the golden*, yet the bits differ: a zero changed sign*"])
+
+
+@pytest.mark.parametrize("name", INPUTS)
+def test_stored_arrays_read_back_exactly_and_a_flipped_byte_is_caught(tmp_path, name):
+    from pytest_repro.store import load_arrays
+
+    array = INPUTS[name]
+    index = np.arange(array.size) if array.ndim == 1 else None
+    save_arrays(tmp_path / "a.npz", array, index)
+    values, back = load_arrays(tmp_path / "a.npz")
+    assert values.dtype == array.dtype and values.shape == array.shape and np.array_equal(values, array)
+    assert values.flags.f_contiguous == array.flags.f_contiguous or array.ndim < 2  # Fortran order stays
+    assert (back is None) == (index is None) and (back is None or np.array_equal(back, index))
+    raw = bytearray((tmp_path / "a.npz").read_bytes())
+    raw[raw.index(b"NUMPY") + 130] ^= 1  # a byte of the values (every header here is 128 bytes)
+    (tmp_path / "a.npz").write_bytes(bytes(raw))
+    with pytest.raises(GoldenError, match="Bad CRC-32"):
+        load_arrays(tmp_path / "a.npz")
