@@ -109,7 +109,8 @@ def _stored_member(f: Any, info: zipfile.ZipInfo) -> np.ndarray:
         raise ValueError(f"{info.filename}: holds Python objects, which are never unpickled")
     header_len = f.tell() - start
     array = np.empty(shape, dtype=dtype, order="F" if fortran else "C")
-    data = memoryview(array.reshape(-1, order="A")).cast("B") if array.size else memoryview(b"")
+    flat: Any = array.reshape(-1, order="A")  # a view: the file's bytes land in the array itself
+    data = memoryview(flat).cast("B") if array.size else memoryview(b"")
     if header_len + data.nbytes != info.file_size or (data.nbytes and f.readinto(data) != data.nbytes):
         raise EOFError(f"{info.filename}: {info.file_size} bytes in the archive, the array needs "
                        f"{header_len + data.nbytes}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -100,3 +101,27 @@ def test_no_repro_makes_the_fixtures_unknown(pytester: pytest.Pytester):
     result = pytester.runpytest("-p", "no:repro", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*fixture 'repro_golden' not found*"])
+
+
+DETERMINISM_PROBE = """
+import sys
+import torch
+from pytest_repro.backends import load
+
+backend = load("torch-cpu")
+with backend.deterministic(True):
+    print("INDUCTOR LOADED:", "torch._inductor.config" in sys.modules)
+    print("ON:", torch.are_deterministic_algorithms_enabled())
+    import torch._inductor.config as inductor  # what torch.compile would load inside a test
+    print("INDUCTOR DETERMINISTIC INSIDE:", inductor.deterministic)
+print("OFF:", torch.are_deterministic_algorithms_enabled(), "INDUCTOR AFTER:", inductor.deterministic)
+"""
+
+
+def test_determinism_does_not_load_inductor_yet_inductor_loaded_inside_is_deterministic():
+    pytest.importorskip("torch")
+    # torch.use_deterministic_algorithms imports torch._inductor.config (dynamo and all, ~1 s per session)
+    out = subprocess.run([sys.executable, "-c", DETERMINISM_PROBE], capture_output=True, text=True, check=True,
+                         env={k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_DETERMINISTIC"})
+    assert out.stdout.split("\n")[:4] == ["INDUCTOR LOADED: False", "ON: True", "INDUCTOR DETERMINISTIC INSIDE: True",
+                                          "OFF: False INDUCTOR AFTER: False"], out.stdout + out.stderr

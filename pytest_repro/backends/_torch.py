@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +22,24 @@ def _version() -> str:
     import torch
 
     return str(torch.__version__)  # a TorchVersion object can't cross xdist's wire
+
+
+def _set_deterministic(torch: Any, mode: bool, warn_only: bool) -> None:
+    """``torch.use_deterministic_algorithms``, without its import of ``torch._inductor.config``.
+
+    That import loads dynamo and inductor: 0.7-2.4 s, in every session, for a setting that matters only
+    to ``torch.compile``. Where inductor is already loaded, its flag is set as torch sets it; where it isn't,
+    the TORCHINDUCTOR_DETERMINISTIC variable (set by ``deterministic()``) gives it the same value if a
+    test imports it, and switching off below resets the flag it then read.
+    """
+    set_flag = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if set_flag is None:  # a torch without the private switch: the public one, import and all
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+        return
+    inductor: Any = sys.modules.get("torch._inductor.config")
+    if inductor is not None:
+        inductor.deterministic = mode
+    set_flag(mode, warn_only=warn_only)
 
 
 class TorchBackend(Backend):
@@ -56,8 +75,10 @@ class TorchBackend(Backend):
             cudnn.allow_tf32,
         )
         workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG") or CUBLAS_WORKSPACE
-        with env_var("CUBLAS_WORKSPACE_CONFIG", workspace), self._extra_env():
-            torch.use_deterministic_algorithms(True)
+        # Inductor reads TORCHINDUCTOR_DETERMINISTIC when it is first imported (see _set_deterministic).
+        with env_var("CUBLAS_WORKSPACE_CONFIG", workspace), env_var("TORCHINDUCTOR_DETERMINISTIC", "1"), \
+                self._extra_env():
+            _set_deterministic(torch, True, False)
             cudnn.benchmark = False
             cudnn.deterministic = True
             # TF32 moves an SD-sized UNet's latents by 0.29 L_inf after 10 steps on an H100.
@@ -66,7 +87,7 @@ class TorchBackend(Backend):
             try:
                 yield
             finally:
-                torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+                _set_deterministic(torch, saved[0], saved[1])
                 cudnn.benchmark, cudnn.deterministic = saved[2], saved[3]
                 matmul.allow_tf32, cudnn.allow_tf32 = saved[4], saved[5]
 
