@@ -41,7 +41,7 @@ def steps_svg(trajectory: dict[str, Any]) -> str:
     for i, (step, v) in enumerate(zip(steps, values, strict=True)):
         x = LEFT + i * slot + slot * 0.15
         colour = OK if v <= limit else BAD
-        title = f"step {step}: L_inf {linf[i]:.3g}" + (" (first divergent)" if step == first else "")
+        title = f"step {step}: L_inf {v:.3g}" + (" (first divergent)" if step == first else "")
         parts.append(f'<rect x="{x:.1f}" y="{y(v):.1f}" width="{slot * 0.7:.1f}" height="{TOP + plot_h - y(v):.1f}"'
                      f' fill="{colour}"><title>{escape(title)}</title></rect>')
         if i % label_every == 0 or step == first:
