@@ -14,7 +14,9 @@ goes wrong is kept in :attr:`TrajectoryRecorder.problem` and ``check()`` fails n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import itertools
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -33,8 +35,9 @@ def entry_name(check: str) -> str:
 
 
 NEVER_CALLED = ("the pipeline never called repro_golden.trajectory(): pass it to the pipeline as "
-                "callback_on_step_end=repro_golden.trajectory() before check() (a pipeline whose __call__ has "
-                "no callback_on_step_end, such as diffusers' DDIM, DDPM and PNDM pipelines, can't record one)")
+                "callback_on_step_end=repro_golden.trajectory() before check(); a pipeline whose __call__ has no "
+                "callback_on_step_end (diffusers' DDIM, DDPM, PNDM, DiT, LDM) records through its scheduler: "
+                "with repro_golden.trajectory().on_scheduler(pipe.scheduler): pipe(...)")
 
 
 class TrajectoryRecorder:
@@ -78,6 +81,33 @@ class TrajectoryRecorder:
         self.summaries.append({k: summary[k] for k in PER_STEP if k in summary})
         self.samples.append(sample)
         return None
+
+    @contextlib.contextmanager
+    def on_scheduler(self, scheduler: Any) -> Iterator[TrajectoryRecorder]:
+        """Record through ``scheduler.step`` instead, for pipelines without ``callback_on_step_end``.
+
+        diffusers 0.42's DDIM, DDPM, PNDM, DiT and LDM pipelines take no callback; each of their steps calls
+        ``scheduler.step`` once, whose ``prev_sample`` is the step's latents (with classifier-free guidance,
+        DiT's doubled batch). Inside the block every call is recorded; afterwards the scheduler is as it was.
+        """
+        original = scheduler.__dict__.get("step")
+        step = scheduler.step
+        count = itertools.count()
+
+        def recording(model_output: Any, timestep: Any, *args: Any, **kwargs: Any) -> Any:
+            out = step(model_output, timestep, *args, **kwargs)
+            latents = out[0] if isinstance(out, tuple) else getattr(out, "prev_sample", None)
+            self(None, next(count), timestep, {"latents": latents} if latents is not None else {})
+            return out
+
+        scheduler.step = recording
+        try:
+            yield self
+        finally:
+            if original is None:
+                del scheduler.step
+            else:
+                scheduler.step = original
 
     def array(self) -> np.ndarray:
         """The kept values, one row per step: what the golden's array holds."""
