@@ -23,8 +23,8 @@ from .results import CheckResult, Status
 from .settings import SAMPLE_SIZE, Settings, tolerance_overrides
 from .store import GoldenError, GoldenFile, locked, save_arrays, sweep_once
 from .summary import sample_indices, sha256, summarize
-from .trajectory import SUFFIX, TrajectoryRecorder
-from .trajectory_check import judge_trajectory, regen_trajectory
+from .trajectory import SUFFIX, Pending, TrajectoryRecorder
+from .trajectory_check import judge_trajectory, obtain_trajectory, regen_trajectory
 from .verdict import IncomparableArrays, Side, Verdict, judge, same_environment
 
 
@@ -44,7 +44,7 @@ class GoldenChecker:
         self.seeds = seeds  # filled by repro_generator as the test draws generators
         self._record = record
         self._names: set[str] = set()
-        self._trajectories: list[TrajectoryRecorder] = []
+        self._trajectories = Pending()
 
     @property
     def path(self) -> Path:
@@ -68,18 +68,7 @@ class GoldenChecker:
     def trajectory(self, name: str | None = None) -> TrajectoryRecorder:
         """A ``callback_on_step_end`` recording each step's latents; the check of that name (by default the next
         check) judges them against the trajectory golden."""
-        recorder = TrajectoryRecorder(name)
-        self._trajectories.append(recorder)
-        return recorder
-
-    def _take_trajectory(self, name: str) -> TrajectoryRecorder | None:
-        """The recorder of this check: the one of its name, else the oldest unnamed one."""
-        for wanted in (name, None):
-            for recorder in self._trajectories:
-                if recorder.name == wanted:
-                    self._trajectories.remove(recorder)
-                    return recorder
-        return None
+        return self._trajectories.new(name)
 
     def regen_command(self) -> str:
         return (f"pytest --repro-regen --repro-backend={self.backend.key.word} "
@@ -94,7 +83,7 @@ class GoldenChecker:
         __tracebackhide__ = True
         named = name is not None
         name = self._name(name)
-        recorder = self._take_trajectory(name)
+        recorder = self._trajectories.take(name)
         overrides = {**self.marker_tolerance, **tolerance_overrides(tolerance, f"{self.location.nodeid}: check()")}
         result = CheckResult(
             test=self.location.golden_id, nodeid=self.location.nodeid, check=name, named=named,
@@ -129,6 +118,8 @@ class GoldenChecker:
             finally:
                 if self.settings.obtained and self._would_record(result):
                     self._write_obtained(result, array)
+                if self.settings.obtained and recorder is not None:
+                    obtain_trajectory(self, result, recorder)
         finally:
             self._record(result)
 

@@ -119,6 +119,26 @@ class TrajectoryRecorder:
                 "sample": int(self.samples[0].size) if self.samples else 0, "per_step": list(self.summaries)}
 
 
+class Pending:
+    """A test's recorders not yet judged: a check takes the one of its name, else the oldest unnamed one."""
+
+    def __init__(self) -> None:
+        self._recorders: list[TrajectoryRecorder] = []
+
+    def new(self, name: str | None) -> TrajectoryRecorder:
+        recorder = TrajectoryRecorder(name)
+        self._recorders.append(recorder)
+        return recorder
+
+    def take(self, check: str) -> TrajectoryRecorder | None:
+        for wanted in (check, None):
+            for recorder in self._recorders:
+                if recorder.name == wanted:
+                    self._recorders.remove(recorder)
+                    return recorder
+        return None
+
+
 def _whole(step: Any, default: int) -> int:
     try:
         return int(step)

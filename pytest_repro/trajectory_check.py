@@ -7,10 +7,12 @@ atomic writes, the same CPU fallback when a device has no entry of its own.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .identity import golden_path
 from .results import CheckResult, Status
-from .store import GoldenError, GoldenFile
+from .store import GoldenError, GoldenFile, locked
 from .summary import summarize
 from .trajectory import NEVER_CALLED, TrajectoryRecorder, diverged, entry_name, judge_steps
 
@@ -68,3 +70,23 @@ def regen_trajectory(checker: GoldenChecker, result: CheckResult, recorder: Traj
     finally:
         out.update(status=probe.status.value, golden_backend=probe.golden_backend)
         result.written = [*result.written, *probe.written]
+
+
+def obtain_trajectory(checker: GoldenChecker, result: CheckResult, recorder: TrajectoryRecorder) -> None:
+    """--repro-obtained: the trajectory entry regen would write, where it failed or had none (``accept`` applies it)."""
+    if result.trajectory.get("status") not in (Status.FAIL.value, Status.MISSING.value) or recorder.problem:
+        return
+    array = recorder.array()
+    if not summarize(array, str(array.dtype))["finite"]:
+        return
+    path = golden_path(Path(checker.settings.obtained or ""), checker.location.golden_id)
+    entry = {"summary": summarize(array, str(array.dtype)), "seed": result.seed, "fingerprint": result.fingerprint,
+             "kept": "full", "trajectory": recorder.record()}
+    try:
+        with locked(path):
+            written = GoldenFile.load(path, checker.location.golden_id).set_entry(
+                entry_name(result.check), checker.backend.key, entry, array, None)
+    except GoldenError as exc:  # the run's verdict stands; say why nothing was obtained
+        result.reasons = [*result.reasons, f"--repro-obtained (trajectory): {exc}"]
+        return
+    result.obtained = [*result.obtained, *(str(p) for p in written if str(p) not in result.obtained)]

@@ -194,3 +194,20 @@ def test_prune_keeps_a_trajectory_in_use_and_deletes_one_no_longer_recorded(inne
     result = inner.run(".", "--repro-prune")
     result.stdout.fnmatch_lines(["*pruned 1 unused golden(s):*", "*check 'output@trajectory'*"])
     assert sorted(inner.load()["checks"]) == ["output"] and not array.exists()
+
+
+def test_obtained_holds_the_drifted_trajectory_and_accept_applies_it(inner, monkeypatch):
+    import subprocess
+    import sys
+
+    inner.write(TEST)
+    inner.regen()
+    monkeypatch.setenv("SKEW", "2")  # only the trajectory drifts
+    result = inner.run("--repro-obtained=obtained")
+    result.assert_outcomes(failed=1)
+    obtained = json.loads((inner.path / "obtained/test_inner/test_x.json").read_text(encoding="utf-8"))
+    assert obtained["checks"]["output@trajectory"]["torch-cpu"]["trajectory"]["steps"] == 3
+    done = subprocess.run([sys.executable, "-m", "pytest_repro", "accept", "obtained"], cwd=inner.path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    inner.run().assert_outcomes(passed=1)  # the accepted trajectory is the golden now

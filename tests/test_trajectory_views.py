@@ -9,6 +9,7 @@ import numpy as np
 
 from pytest_repro.report.failure import trajectory_lines
 from pytest_repro.report.html import render_html
+from pytest_repro.report.markdown import render_markdown
 from pytest_repro.results import CheckResult, RunReport, Status
 from pytest_repro.tolerance import Tolerance
 from pytest_repro.trajectory import TrajectoryRecorder, judge_steps
@@ -76,3 +77,12 @@ def test_a_report_without_trajectories_still_loads_and_renders(tmp_path: Path):
     odd["linf"] = ["x", None]  # a hand-edited report: drawn as far beyond the limit, never an exception
     result = CheckResult(test="t", nodeid="t", check="output", backend="torch-cpu", trajectory=odd)
     assert "<svg" in render_html([(tmp_path / "odd.json", RunReport([result]))]).text
+
+
+def test_markdown_row_names_the_first_divergent_step():
+    failing = CheckResult(test="t.py::test_x", nodeid="t.py::test_x", check="output", backend="torch-cpu",
+                          status=Status.FAIL, trajectory=trajectory([0.0, 0.3], 1))
+    passing = CheckResult(test="t.py::test_y", nodeid="t.py::test_y", check="output", backend="torch-cpu",
+                          status=Status.PASS, trajectory=trajectory([0.0, 0.0], None))
+    text = render_markdown([("r.json", RunReport([failing, passing]))])
+    assert "**FAIL** (first divergent step 1)" in text and text.count("first divergent step") == 1
