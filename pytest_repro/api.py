@@ -134,6 +134,10 @@ class Repro:
         __tracebackhide__ = True
         return self.checker().check(output, name, **tolerance)
 
+    def trajectory(self, name: str | None = None) -> Any:
+        """A ``callback_on_step_end`` recording each step's latents; see ``repro_golden.trajectory``."""
+        return self.checker().trajectory(name)
+
     def deterministic(self) -> Any:
         """A block with full determinism, even when this run was made with ``deterministic=False``."""
         self._require("deterministic()")

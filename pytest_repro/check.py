@@ -18,11 +18,13 @@ from .backends.base import Backend
 from .convert import UnsupportedOutput, to_array
 from .environment import fingerprint_diff
 from .identity import TestLocation, golden_path, safe_name
-from .report.failure import failure_text
+from .report.failure import failure_text, trajectory_failure
 from .results import CheckResult, Status
 from .settings import SAMPLE_SIZE, Settings, tolerance_overrides
 from .store import GoldenError, GoldenFile, locked, save_arrays, sweep_once
 from .summary import sample_indices, sha256, summarize
+from .trajectory import SUFFIX, Pending, TrajectoryRecorder
+from .trajectory_check import judge_trajectory, obtain_trajectory, regen_trajectory
 from .verdict import IncomparableArrays, Side, Verdict, judge, same_environment
 
 
@@ -42,6 +44,7 @@ class GoldenChecker:
         self.seeds = seeds  # filled by repro_generator as the test draws generators
         self._record = record
         self._names: set[str] = set()
+        self._trajectories = Pending()
 
     @property
     def path(self) -> Path:
@@ -53,11 +56,19 @@ class GoldenChecker:
             n = 2
             while name in self._names:
                 name, n = f"output_{n}", n + 1
+        elif name.endswith(SUFFIX):  # the name of a trajectory entry: the two would share it
+            raise ReproCheckFailed(f"{self.location.nodeid}: check name {name!r} ends in {SUFFIX!r}, which names "
+                                   "trajectory entries; choose another name")
         elif name in self._names:  # a clean failure: two checks would share one golden entry
             raise ReproCheckFailed(f"{self.location.nodeid}: check name {name!r} used twice in one test; give "
                                    "each check its own name (check(output, name=...))")
         self._names.add(name)
         return name
+
+    def trajectory(self, name: str | None = None) -> TrajectoryRecorder:
+        """A ``callback_on_step_end`` recording each step's latents; the check of that name (by default the next
+        check) judges them against the trajectory golden."""
+        return self._trajectories.new(name)
 
     def regen_command(self) -> str:
         return (f"pytest --repro-regen --repro-backend={self.backend.key.word} "
@@ -72,6 +83,7 @@ class GoldenChecker:
         __tracebackhide__ = True
         named = name is not None
         name = self._name(name)
+        recorder = self._trajectories.take(name)
         overrides = {**self.marker_tolerance, **tolerance_overrides(tolerance, f"{self.location.nodeid}: check()")}
         result = CheckResult(
             test=self.location.golden_id, nodeid=self.location.nodeid, check=name, named=named,
@@ -94,12 +106,22 @@ class GoldenChecker:
                     raise self._fail(result, f"{result.nodeid} [{name}]: {exc}") from None
             if self.settings.regen:
                 self._regen(result, array)
+                if recorder is not None:
+                    regen_trajectory(self, result, recorder)
                 return None
             try:
-                return self._compare(result, array)
+                if recorder is not None:  # first: the output's failure message names the first divergent step
+                    result.trajectory = judge_trajectory(self, result, recorder)
+                verdict = self._compare(result, array)
+                if result.trajectory and result.trajectory["status"] != Status.PASS.value:
+                    raise self._fail(result, trajectory_failure(result, str(self.path), self.regen_command()),
+                                     status=Status(result.trajectory["status"]))
+                return verdict
             finally:
                 if self.settings.obtained and self._would_record(result):
                     self._write_obtained(result, array)
+                if self.settings.obtained and recorder is not None:
+                    obtain_trajectory(self, result, recorder)
         finally:
             self._record(result)
 
@@ -109,12 +131,14 @@ class GoldenChecker:
             return False
         return result.status in (Status.FAIL, Status.MISSING) or result.golden_backend != str(self.backend.key)
 
-    def _new_entry(self, result: CheckResult, array: np.ndarray) -> tuple[dict[str, Any], Any, Any]:
-        values, index = self._kept(array)
+    def _new_entry(self, result: CheckResult, array: np.ndarray,
+                   extra: dict[str, Any] | None = None) -> tuple[dict[str, Any], Any, Any]:
+        # A trajectory (extra) is kept whole: its rows are samples already, and a sample of them would lose steps.
+        values, index = (array, None) if extra else self._kept(array)
         if "hash" not in result.summary:  # a check that compared without it (summarize) records it after all
             result.summary["hash"] = sha256(array)
         entry = {"summary": result.summary, "seed": result.seed, "fingerprint": result.fingerprint,
-                 "kept": "full" if index is None else f"sample of {index.size}"}
+                 "kept": "full" if index is None else f"sample of {index.size}", **(extra or {})}
         return entry, values, index
 
     def _write_obtained(self, result: CheckResult, array: np.ndarray) -> None:
@@ -167,13 +191,13 @@ class GoldenChecker:
         save_arrays(path, *self._kept(array), compress=False)
         return f"{folder.name}/{path.name}"
 
-    def _regen(self, result: CheckResult, array: np.ndarray) -> None:
+    def _regen(self, result: CheckResult, array: np.ndarray, extra: dict[str, Any] | None = None) -> None:
         __tracebackhide__ = True
         key = self.backend.key
         if not result.summary["finite"]:
             raise self._fail(result, f"{result.nodeid} [{result.check}]: refusing to record an output with NaN or "
                                      f"Inf values as the golden on {key}")
-        new_entry, values, index = self._new_entry(result, array)
+        new_entry, values, index = self._new_entry(result, array, extra)
         result.golden_backend = str(key)
         try:
             sweep_once(self.path.parent)
@@ -214,7 +238,7 @@ class GoldenChecker:
         except (GoldenError, TypeError, KeyError):
             stored, old = None, None
         result.metrics = {**probe.metrics, "golden_abs_sum": old}
-        kept = self._new_entry(result, array)[0]["kept"]
+        kept = "full" if result.check.endswith(SUFFIX) else self._new_entry(result, array)[0]["kept"]
         same_record = stored is not None and stored.get("seed") == result.seed and stored.get("kept") == kept
         # Kept only when the output moved within tolerance and the entry still describes it (seeds, what is kept).
         return (self.settings.regen == "all" or not within or probe.golden_backend != result.backend
@@ -252,9 +276,10 @@ class GoldenChecker:
         return verdict
 
 
-# What --repro-regen compares besides the arrays. Not the fingerprint: the same bytes from another machine
-# confirm the golden, they don't move it (its fingerprint keeps bitwise checks where it was recorded).
-COMPARED = ("summary", "seed", "kept")
+# What --repro-regen compares besides the arrays: every field of the new entry but the fingerprint (the same
+# bytes from another machine confirm the golden, they don't move it: its fingerprint keeps bitwise checks where
+# it was recorded). A trajectory entry adds its per-step record.
+IGNORED = ("fingerprint",)
 
 
 def _stored(golden: GoldenFile, check: str, key: str, entry: dict[str, Any], values: np.ndarray,
@@ -272,8 +297,9 @@ def _stored(golden: GoldenFile, check: str, key: str, entry: dict[str, Any], val
         stored_values, stored_index = golden.load_array(check, key)
     except GoldenError:
         return "differs"
-    plain = json.loads(json.dumps({k: entry[k] for k in COMPARED}))  # as it reads back from the file
-    same = all(stored.get(k) == plain[k] for k in COMPARED)
+    compared = [k for k in entry if k not in IGNORED]
+    plain = json.loads(json.dumps({k: entry[k] for k in compared}))  # as it reads back from the file
+    same = all(stored.get(k) == plain[k] for k in compared)
     return "unchanged" if same and _same(stored_values, values) and _same(stored_index, index) else "differs"
 
 

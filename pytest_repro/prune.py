@@ -144,6 +144,8 @@ def session_unused(config: pytest.Config, golden_dir: Path, words: tuple[str, ..
     used: dict[str, set[tuple[str, str]]] = {}
     for r in results:
         used.setdefault(r.test, set()).add((r.check, r.backend))
+        if r.trajectory:  # its trajectory entry (output@trajectory) is in use with it
+            used[r.test].add((str(r.trajectory.get("check")), r.backend))
     root = config.rootpath
     scope = [Path(str(a)).resolve().relative_to(root) if Path(str(a)).resolve().is_relative_to(root) else Path(".")
              for a in config.args] or [Path(".")]

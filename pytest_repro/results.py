@@ -19,7 +19,10 @@ A result: ``test`` (golden id), ``nodeid``, ``check``, ``named``, ``backend``, `
 ``limits`` (rows of metric, value, limit, ok), ``limit`` (the L_inf the check was held to),
 ``worst`` (index, actual, expected, diff), ``coverage`` (full, sample, summary), ``bitwise``,
 ``reasons``, ``message`` (the failure text), ``array_file`` (the output beside the report), ``written``
-(files regen wrote), ``obtained`` (files ``--repro-obtained`` wrote).
+(files regen wrote), ``obtained`` (files ``--repro-obtained`` wrote), ``trajectory`` (optional, ``{}`` when the
+test recorded none: ``check`` (the entry, ``output@trajectory``), ``status``, ``steps``, ``golden_steps``,
+``step`` and ``timestep`` (per step), ``linf`` (per step), ``limit``, ``first_divergent_step`` (a step number or
+null), ``problem`` (why it could not be judged), ``golden_backend``).
 """
 
 from __future__ import annotations
@@ -92,6 +95,8 @@ class CheckResult:
     array_file: str | None = None
     written: list[str] = field(default_factory=list)
     obtained: list[str] = field(default_factory=list)  # --repro-obtained: the files this check wrote there
+    # repro_golden.trajectory(): steps, linf per step, limit, first_divergent_step... (trajectory.py); {} if none
+    trajectory: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:

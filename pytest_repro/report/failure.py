@@ -49,5 +49,59 @@ def failure_text(result: CheckResult, golden_path: str, golden: dict[str, Any], 
     if result.fingerprint_diff:
         lines.append("  environment differs from the golden's: " + ", ".join(
             f"{k}: {old!r} -> {new!r}" for k, (old, new) in result.fingerprint_diff.items()))
+    lines += trajectory_lines(result.trajectory)
     lines.append(f"  to accept this output: {accept}")
+    return "\n".join(lines)
+
+
+TABLE_ROWS = 12  # a longer trajectory shows its start, the rows around the first divergent step and its end
+
+
+def trajectory_lines(trajectory: dict[str, Any]) -> list[str]:
+    """The trajectory's verdict: the first divergent step and a small table of L_inf per step."""
+    if not trajectory:
+        return []
+    lines = []
+    if trajectory.get("problem"):
+        lines.append(f"  trajectory: {trajectory['problem']}")
+    linf, steps, limit = trajectory.get("linf") or [], trajectory.get("step") or [], trajectory.get("limit")
+    if not linf or len(steps) != len(linf) or limit is None:
+        return lines
+    first = trajectory.get("first_divergent_step")
+    if first is None:
+        lines.append(f"  trajectory: all {len(linf)} steps within L_inf {limit:.3g}")
+    else:
+        at = steps.index(first)
+        lines.append(f"  trajectory: first divergent step {first} (step {at + 1} of {len(linf)}): L_inf "
+                     f"{linf[at]:.3g} > limit {limit:.3g}")
+    timesteps = trajectory.get("timestep") or [None] * len(linf)
+    lines.append(f"    {'step':>6}{'timestep':>10}{'L_inf':>12}")
+    last = -1
+    for i in _shown_rows(len(linf), None if first is None else steps.index(first)):
+        if i != last + 1:
+            lines.append(f"    {'...':>6}")
+        t = "-" if i >= len(timesteps) or timesteps[i] is None else f"{timesteps[i]:g}"
+        mark = "  <- first divergent" if steps[i] == first else ("  FAIL" if not linf[i] <= limit else "")
+        lines.append(f"    {steps[i]:>6}{t:>10}{linf[i]:>12.3g}{mark}")
+        last = i
+    return lines
+
+
+def _shown_rows(n: int, first: int | None) -> list[int]:
+    if n <= TABLE_ROWS:
+        return list(range(n))
+    centre = first if first is not None else n // 2
+    return sorted({0, 1, 2, *range(max(0, centre - 3), min(n, centre + 4)), n - 2, n - 1})
+
+
+def trajectory_failure(result: CheckResult, golden_path: str, accept: str) -> str:
+    """The failure text of a check whose output passed but whose trajectory did not."""
+    t = result.trajectory
+    what = {"missing": "has no trajectory golden", "error": "could not check its trajectory"}.get(
+        t.get("status", ""), "has a trajectory that drifted from its golden")
+    vs = "" if t.get("golden_backend") in (None, result.backend) else f" (compared with {t['golden_backend']})"
+    lines = [f"{result.label} on {result.backend} {what}{vs} in {golden_path} (the output itself passed)",
+             *trajectory_lines(t)]
+    if t.get("status") != "error" or t.get("golden_steps") is not None:
+        lines.append(f"  to record this trajectory: {accept}")
     return "\n".join(lines)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..results import CheckResult, RunReport
 from . import count, drift_share, fmt_metric, runner_labels, severity, status_text
+from .steps import steps_section
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1400px;padding:0 16px 48px;color:#1b1b1b}
@@ -171,7 +172,8 @@ def _card(i: int, e: Entry, many: bool, golden_dir: Path | None) -> tuple[str, i
     summary = (f"{_badge(r)} <code>{escape(r.test)}</code> [{escape(r.check)}] on <b>{escape(r.backend)}</b>"
                f' <span class="muted">L_inf {fmt_metric(r.metrics.get("linf"))} / limit {fmt_metric(r.limit)}'
                f"{where}</span>")
-    parts = [figures, "<ul class='notes'>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>" if notes else ""]
+    parts = [figures, "<ul class='notes'>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>" if notes else "",
+             steps_section(r.trajectory)]
     if r.reasons and not r.message:
         parts.append("<ul>" + "".join(f"<li>{escape(x)}</li>" for x in r.reasons) + "</ul>")
     parts.append(_numbers(r))

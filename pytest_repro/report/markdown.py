@@ -37,6 +37,8 @@ def _rows(entries: list[tuple[str, CheckResult]], many: bool) -> list[str]:
     for runner, r in entries:
         status = status_text(r)
         shown = f"**{status}**" if r.status.fails_run else status
+        if r.trajectory.get("first_divergent_step") is not None:  # where it went wrong, from the trajectory
+            shown += f" (first divergent step {r.trajectory['first_divergent_step']})"
         row = [shown, cell(r.test, code=True), cell(r.check), cell(r.backend), *([cell(runner)] if many else []),
                cell(r.vs_golden), fmt_metric(r.metrics.get("linf")), fmt_metric(r.limit)]
         lines.append("| " + " | ".join(row) + " |")

@@ -54,7 +54,8 @@ def write_summary(tr: Any, settings: Settings, report: RunReport) -> None:
         tr.write_line(text)
     root = Path(getattr(getattr(tr, "config", None), "rootpath", Path.cwd()))
     written = [r for r in report.results if r.status.value in ("written", "rewritten")]
-    if written:
+    paths = [r for r in report.results if r.trajectory.get("status") in ("written", "rewritten")]
+    if written or paths:
         tr.write_sep("-", "repro goldens written (--repro-regen)")
         for r in written:  # one line per check: what moved, and the golden file relative to the rootdir
             moved = ""
@@ -62,6 +63,9 @@ def write_summary(tr: Any, settings: Settings, report: RunReport) -> None:
                 old, new = r.metrics.get("golden_abs_sum"), r.metrics.get("abs_sum")
                 moved = f" (moved: L_inf {fmt_metric(r.metrics.get('linf'))}, abs-sum {old} -> {new})"
             tr.write_line(f"{r.status}: {r.label} on {r.backend}{moved} -> {_relative(r.golden_file, root)}")
+        for r in paths:  # the trajectory entries, each beside its output's
+            tr.write_line(f"{r.trajectory['status']}: {r.test} [{r.trajectory.get('check')}] "
+                          f"({r.trajectory.get('steps')} steps) on {r.backend} -> {_relative(r.golden_file, root)}")
     kept = [r for r in report.results if r.status.value == "unchanged" and r.reasons]
     if kept:
         tr.write_line(f"repro: {len(kept)} golden{'s' if len(kept) != 1 else ''} differ within tolerance and were "

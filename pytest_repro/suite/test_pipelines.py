@@ -35,7 +35,9 @@ def load(pipeline_cls, scheduler_cls, device):
 )
 def test_pipeline(repro_backend, repro_generator, repro_golden, pipeline, scheduler, steps):
     pipe = load(getattr(diffusers, pipeline), getattr(diffusers, scheduler), repro_backend.device)
-    image = pipe(num_inference_steps=steps, output_type="np", generator=repro_generator(0)).images
+    # No callback_on_step_end in these pipelines: the trajectory is recorded through the scheduler's steps.
+    with repro_golden.trajectory().on_scheduler(pipe.scheduler):
+        image = pipe(num_inference_steps=steps, output_type="np", generator=repro_generator(0)).images
     repro_golden.check(image)
 
 
@@ -106,11 +108,12 @@ def test_stable_diffusion_batch_of_prompts(repro_backend, repro_generator, repro
     # the same image as its place in the batch: the seeds' "improve one image of a batch" workflow.
     pipe = load_sd(repro_backend.device)
 
-    def run(items):
+    def run(items, **kwargs):
         return pipe([CORPUS[i] for i in items], generator=[repro_generator(i) for i in items],
-                    num_inference_steps=2, guidance_scale=6.0, output_type="np").images
+                    num_inference_steps=2, guidance_scale=6.0, output_type="np", **kwargs).images
 
-    images = run(range(len(CORPUS)))
+    # The batch's denoising steps are recorded too (trajectory golden beside the output's).
+    images = run(range(len(CORPUS)), callback_on_step_end=repro_golden.trajectory())
     repro_golden.check(images)  # before the solo runs, so the golden records the batch's seeds only
     check_batch_items(run, len(CORPUS), batch=images, seeds=range(len(CORPUS)))
 
@@ -123,15 +126,17 @@ def test_dit_dpm_solver(repro_backend, repro_generator, repro_golden):
     pipe = diffusers.DiTPipeline.from_pretrained(TINY_DIT)
     pipe.scheduler = diffusers.DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
     pipe = _quiet(pipe, repro_backend.device)
-    image = pipe(class_labels=[1, 2], num_inference_steps=2, output_type="np",
-                 generator=repro_generator(0, batch=2)).images
+    with repro_golden.trajectory().on_scheduler(pipe.scheduler):  # DiTPipeline takes no callback_on_step_end
+        image = pipe(class_labels=[1, 2], num_inference_steps=2, output_type="np",
+                     generator=repro_generator(0, batch=2)).images
     repro_golden.check(image)
 
 
 def test_ldm_unconditional(repro_backend, repro_generator, repro_golden):
     # Latent diffusion in a VQ-VAE's latent space: the pipeline FACTS.md found most thread-sensitive.
     pipe = _quiet(diffusers.LDMPipeline.from_pretrained(TINY_LDM, unet=ldm_unet()), repro_backend.device)
-    image = pipe(num_inference_steps=2, output_type="np", generator=repro_generator(0)).images
+    with repro_golden.trajectory().on_scheduler(pipe.scheduler):  # LDMPipeline takes no callback_on_step_end
+        image = pipe(num_inference_steps=2, output_type="np", generator=repro_generator(0)).images
     repro_golden.check(image)
 
 
