@@ -19,7 +19,9 @@ A result: ``test`` (golden id), ``nodeid``, ``check``, ``named``, ``backend``, `
 ``limits`` (rows of metric, value, limit, ok), ``limit`` (the L_inf the check was held to),
 ``worst`` (index, actual, expected, diff), ``coverage`` (full, sample, summary), ``bitwise``,
 ``reasons``, ``message`` (the failure text), ``array_file`` (the output beside the report), ``written``
-(files regen wrote), ``obtained`` (files ``--repro-obtained`` wrote).
+(files regen wrote), ``obtained`` (files ``--repro-obtained`` wrote), ``pitfalls`` (``{kind, message}``
+rows: generator misuse seen in what the pipeline was given), ``generators`` (the kinds of generator that
+fed the output: ``torch-cpu``, ``torch-cuda``, ``numpy``; empty where none was seen). Both optional.
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ class CheckResult:
     array_file: str | None = None
     written: list[str] = field(default_factory=list)
     obtained: list[str] = field(default_factory=list)  # --repro-obtained: the files this check wrote there
+    pitfalls: list[dict[str, str]] = field(default_factory=list)  # {kind, message}: see pitfalls.py
+    generators: list[str] = field(default_factory=list)  # kinds that fed the output (torch-cpu, numpy...)
 
     @property
     def label(self) -> str:
