@@ -14,7 +14,8 @@ import pytest
 
 from pytest_repro import Repro, ReproPitfallError, ReproPitfallWarning
 from pytest_repro.backends import mindspore as ms_backend
-from pytest_repro.results import CheckResult
+from pytest_repro.report.html import render_html
+from pytest_repro.results import CheckResult, RunReport, Status
 
 torch = pytest.importorskip("torch")
 # Imported here, not only in the inner runs: pytester drops the modules an in-process run imported, while
@@ -266,3 +267,11 @@ def test_results_without_the_new_fields_still_load():
     result = CheckResult.from_json(old)
     assert (result.pitfalls, result.generators) == ([], [])
     assert CheckResult.from_json(result.to_json()) == result
+
+
+def test_the_html_report_shows_a_passing_checks_pitfalls(tmp_path):
+    message = "t.py::test_x: check 'b' was drawn from a generator that had already fed check 'a'"
+    result = CheckResult(test="t.py::test_x", nodeid="t.py::test_x", check="b", backend="torch-cpu",
+                         status=Status.PASS, pitfalls=[{"kind": "consumed-generator", "message": message}])
+    text = render_html([(tmp_path / "report.json", RunReport([result]))]).text
+    assert "generator pitfall (consumed-generator): t.py::test_x: check &#x27;b&#x27; was drawn" in text
