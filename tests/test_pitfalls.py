@@ -275,3 +275,13 @@ def test_the_html_report_shows_a_passing_checks_pitfalls(tmp_path):
                          status=Status.PASS, pitfalls=[{"kind": "consumed-generator", "message": message}])
     text = render_html([(tmp_path / "report.json", RunReport([result]))]).text
     assert "generator pitfall (consumed-generator): t.py::test_x: check &#x27;b&#x27; was drawn" in text
+
+
+def test_a_pitfall_after_the_last_check_warns_when_the_run_ends(tmp_path, monkeypatch):
+    module = types.ModuleType("diffusers.pipelines.fake_late")
+    exec("import torch\ndef randn_tensor(shape, generator=None):\n    return torch.zeros(shape)\n", module.__dict__)
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    with pytest.warns(ReproPitfallWarning, match=r"t\.py::test_x: a batch of 2 .* repeated"):
+        with Repro("t.py::test_x", golden_dir=tmp_path) as repro:
+            g = repro.generator()
+            module.randn_tensor((2, 3), generator=[g, g])  # no check follows: said at the end of the run
