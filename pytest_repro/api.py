@@ -22,6 +22,7 @@ from typing import Any
 from . import settings as st
 from .identity import DEFAULT_FRAMEWORK, TestLocation
 from .marker import Marker
+from .pitfalls import GeneratorWatch
 from .results import CheckResult
 from .selection import BackendUnavailable, select_backend
 
@@ -63,6 +64,7 @@ class Repro:
         self.backend: Any = None
         self.golden: Any = None
         self.seeds: list[int] = []
+        self.watch: GeneratorWatch | None = None  # the generators this run hands out or sees (pitfalls.py)
 
     # ---- the context manager ----
 
@@ -83,6 +85,7 @@ class Repro:
         self._determinism = backend.deterministic(self.settings.deterministic)
         self._determinism.__enter__()
         self.backend = backend
+        self.watch = GeneratorWatch(nodeid, backend.framework).__enter__()
         _active.append(self)
         return self
 
@@ -92,8 +95,12 @@ class Repro:
         self._state = "done"
         if self in _active:
             _active.remove(self)
-        if self._determinism is not None:
-            self._determinism.__exit__(*exc)
+        try:
+            if self._determinism is not None:
+                self._determinism.__exit__(*exc)
+        finally:
+            if self.watch is not None:  # the pipelines' noise helper goes back, whatever happened
+                self.watch.__exit__(*exc)
 
     def _require(self, what: str) -> None:
         if self.backend is None or self._state != "entered":
@@ -114,9 +121,13 @@ class Repro:
             raise ValueError(f"{nodeid}: repro_generator seeds must stay below 2**32, got {base}..{base + count - 1}")
         if batch is None:
             self.seeds.append(base)
-            return self.backend.generator(base)
-        self.seeds.extend(range(base, base + count))
-        return [self.backend.generator(base + i) for i in range(count)]
+            gens: Any = self.backend.generator(base)
+        else:
+            self.seeds.extend(range(base, base + count))
+            gens = [self.backend.generator(base + i) for i in range(count)]
+        if self.watch is not None:
+            self.watch.handed_out(gens)
+        return gens
 
     def checker(self) -> Any:
         """The golden checker of this run (what the ``repro_golden`` fixture gives)."""
@@ -126,7 +137,7 @@ class Repro:
 
             self.golden = GoldenChecker(location=self.location, backend=self.backend, settings=self.settings,
                                         marker_tolerance=self.marker.tolerance, seeds=self.seeds,
-                                        record=self._keep)
+                                        record=self._keep, watch=self.watch)
         return self.golden
 
     def check(self, output: Any, name: str | None = None, **tolerance: Any) -> Any:

@@ -18,6 +18,7 @@ from .backends.base import Backend
 from .convert import UnsupportedOutput, to_array
 from .environment import fingerprint_diff
 from .identity import TestLocation, golden_path, safe_name
+from .pitfalls import GeneratorWatch, mismatch, warn
 from .report.failure import failure_text, trajectory_failure
 from .results import CheckResult, Status
 from .settings import SAMPLE_SIZE, Settings, tolerance_overrides
@@ -36,7 +37,8 @@ class GoldenChecker:
     """The object behind the ``repro_golden`` fixture; one per test."""
 
     def __init__(self, *, location: TestLocation, backend: Backend, settings: Settings,
-                 marker_tolerance: dict[str, Any], seeds: list[int], record: Callable[[CheckResult], None]):
+                 marker_tolerance: dict[str, Any], seeds: list[int], record: Callable[[CheckResult], None],
+                 watch: GeneratorWatch | None = None):
         self.location = location
         self.backend = backend
         self.settings = settings
@@ -45,6 +47,7 @@ class GoldenChecker:
         self._record = record
         self._names: set[str] = set()
         self._trajectories = Pending()
+        self.watch = watch  # what the pipeline was given since the last check (generator pitfalls)
 
     @property
     def path(self) -> Path:
@@ -91,6 +94,9 @@ class GoldenChecker:
             tolerance=self.settings.tolerance_for(self.backend.key, overrides),
             seed=list(self.seeds) or [self.settings.seed], fingerprint=self.backend.fingerprint(),
         )
+        if self.watch is not None:
+            pitfalls, result.generators = self.watch.at_check(name)
+            result.pitfalls = [p.to_json() for p in pitfalls]
         try:
             try:
                 array, dtype = to_array(output)
@@ -124,6 +130,9 @@ class GoldenChecker:
                     obtain_trajectory(self, result, recorder)
         finally:
             self._record(result)
+            if not result.status.fails_run:  # a failure lists them in its message (and a warning turned error
+                # by -W error must not replace the failure)
+                warn([p["message"] for p in result.pitfalls])
 
     def _would_record(self, result: CheckResult) -> bool:
         """What --repro-regen would write: an output with no entry of its own, or one that failed its golden."""
@@ -139,6 +148,8 @@ class GoldenChecker:
             result.summary["hash"] = sha256(array)
         entry = {"summary": result.summary, "seed": result.seed, "fingerprint": result.fingerprint,
                  "kept": "full" if index is None else f"sample of {index.size}", **(extra or {})}
+        if result.generators:  # what drew the noise, so a run from another kind can be told apart
+            entry["generators"] = result.generators
         return entry, values, index
 
     def _write_obtained(self, result: CheckResult, array: np.ndarray) -> None:
@@ -268,6 +279,9 @@ class GoldenChecker:
         except (UnsupportedOutput, IncomparableArrays) as exc:
             raise self._fail(result, f"{result.nodeid} [{result.check}]: {exc}") from None
         result.golden_backend = str(golden_key)
+        recorded = entry.get("generators")
+        if isinstance(recorded, list) and recorded and result.generators and set(recorded) != set(result.generators):
+            result.pitfalls.insert(0, mismatch(result.nodeid, [str(k) for k in recorded], result.generators).to_json())
         result.fingerprint_diff = fingerprint_diff(entry.get("fingerprint"), result.fingerprint)
         result.judged(verdict)
         if not verdict.passed:

@@ -22,7 +22,9 @@ A result: ``test`` (golden id), ``nodeid``, ``check``, ``named``, ``backend``, `
 (files regen wrote), ``obtained`` (files ``--repro-obtained`` wrote), ``trajectory`` (optional, ``{}`` when the
 test recorded none: ``check`` (the entry, ``output@trajectory``), ``status``, ``steps``, ``golden_steps``,
 ``step`` and ``timestep`` (per step), ``linf`` (per step), ``limit``, ``first_divergent_step`` (a step number or
-null), ``problem`` (why it could not be judged), ``golden_backend``).
+null), ``problem`` (why it could not be judged), ``golden_backend``), ``pitfalls`` (``{kind, message}``
+rows: generator misuse seen in what the pipeline was given), ``generators`` (the kinds of generator that
+fed the output: ``torch-cpu``, ``torch-cuda``, ``numpy``; empty where none was seen). All three optional.
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ class CheckResult:
     obtained: list[str] = field(default_factory=list)  # --repro-obtained: the files this check wrote there
     # repro_golden.trajectory(): steps, linf per step, limit, first_divergent_step... (trajectory.py); {} if none
     trajectory: dict[str, Any] = field(default_factory=dict)
+    pitfalls: list[dict[str, str]] = field(default_factory=list)  # {kind, message}: see pitfalls.py
+    generators: list[str] = field(default_factory=list)  # kinds that fed the output (torch-cpu, numpy...)
 
     @property
     def label(self) -> str:

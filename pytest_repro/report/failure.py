@@ -23,6 +23,9 @@ def failure_text(result: CheckResult, golden_path: str, golden: dict[str, Any], 
         reasons = []  # every metric below follows from the other seed
     else:
         lines = [f"{result.label} on {key} drifted from its golden{vs} in {golden_path}"]
+    if result.pitfalls:  # seen in what the pipeline was given: the likely cause, so first
+        lines.append("  likely cause, generator pitfalls seen in what the pipeline was given:")
+        lines += [f"    * {p.get('message')}" for p in result.pitfalls]
     if result.coverage == "full" and result.metrics.get("linf") == 0 and any(
             r.startswith("bitwise change") for r in reasons):
         # Every value equals the golden's, yet the bits differ: zeros that changed sign, or an entry whose hash

@@ -168,6 +168,8 @@ def _card(i: int, e: Entry, many: bool, golden_dir: Path | None) -> tuple[str, i
     figures, count, notes = _pictures(e, golden_dir)
     if r.coverage == "summary":
         notes.append("compared by its abs-sum only: the golden keeps no array")
+    if not r.message:  # a failure's message lists them already
+        notes += [f"generator pitfall ({p.get('kind')}): {p.get('message')}" for p in r.pitfalls]
     where = f" · {escape(e.runner)}" if many else ""
     summary = (f"{_badge(r)} <code>{escape(r.test)}</code> [{escape(r.check)}] on <b>{escape(r.backend)}</b>"
                f' <span class="muted">L_inf {fmt_metric(r.metrics.get("linf"))} / limit {fmt_metric(r.limit)}'
