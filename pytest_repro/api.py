@@ -15,6 +15,7 @@ are thin layers on this class, so a check behaves the same in every runner.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ class Repro:
             settings = st.Settings(backends=(st.backend_words(backend)[0],), seed=st.seed(seed),
                                    deterministic=st.boolean(deterministic), golden_dir=str(golden_dir),
                                    regen="all" if regen == "all" else ("failing" if regen else None))
+        if marker is not None and marker.deterministic is not None:  # the marker wins over options and ini
+            settings = dataclasses.replace(settings, deterministic=marker.deterministic)
         self.settings = settings
         self.word = settings.backends[0]
         if marker is None:

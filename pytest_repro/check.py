@@ -42,6 +42,11 @@ class GoldenChecker:
         self.seeds = seeds  # filled by repro_generator as the test draws generators
         self._record = record
         self._names: set[str] = set()
+        self.audit: Any = None  # audit.Rerun while --repro-runs or --repro-timing repeats the test
+
+    def restart(self) -> None:
+        """A rerun of the test (audit.py): its checks take the same names again."""
+        self._names.clear()
 
     @property
     def path(self) -> Path:
@@ -72,6 +77,8 @@ class GoldenChecker:
         __tracebackhide__ = True
         named = name is not None
         name = self._name(name)
+        if self.audit is not None and self.audit.again(name, output):
+            return None  # a rerun: compared with run 1's output of this check, not with the golden
         overrides = {**self.marker_tolerance, **tolerance_overrides(tolerance, f"{self.location.nodeid}: check()")}
         result = CheckResult(
             test=self.location.golden_id, nodeid=self.location.nodeid, check=name, named=named,

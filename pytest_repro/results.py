@@ -19,7 +19,9 @@ A result: ``test`` (golden id), ``nodeid``, ``check``, ``named``, ``backend``, `
 ``limits`` (rows of metric, value, limit, ok), ``limit`` (the L_inf the check was held to),
 ``worst`` (index, actual, expected, diff), ``coverage`` (full, sample, summary), ``bitwise``,
 ``reasons``, ``message`` (the failure text), ``array_file`` (the output beside the report), ``written``
-(files regen wrote), ``obtained`` (files ``--repro-obtained`` wrote).
+(files regen wrote), ``obtained`` (files ``--repro-obtained`` wrote); optional, absent in older reports:
+``runs`` (the determinism audit: ``n``, ``max_linf_between_runs``, ``differing_runs``,
+``nondeterministic_ops``) and ``timing`` (``deterministic_s``, ``default_s``, ``deterministic_ratio``...).
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ class CheckResult:
     array_file: str | None = None
     written: list[str] = field(default_factory=list)
     obtained: list[str] = field(default_factory=list)  # --repro-obtained: the files this check wrote there
+    runs: dict[str, Any] | None = None  # --repro-runs: n, max_linf_between_runs, differing_runs, nondeterministic_ops
+    timing: dict[str, Any] | None = None  # --repro-timing: the test's seconds and ratios (the same for each check)
 
     @property
     def label(self) -> str:
