@@ -142,6 +142,27 @@ class Repro:
         self._require("deterministic()")
         return self.backend.deterministic(True)
 
+    def audit(self, call: Callable[[], Any], runs: int = 2, timing: bool = False) -> None:
+        """The determinism audit (``--repro-runs``) of ``call``, the code that makes and checks the outputs.
+
+        ``call()`` runs ``runs`` times on the same seeds (the framework reseeded, fresh generators); the first
+        run checks against the golden, the others against the first. Raises ``ReproCheckFailed`` naming the
+        check, the run and the L_inf when a rerun differs. ``timing=True`` adds ``--repro-timing``'s seconds
+        to each result's ``timing``.
+        """
+        __tracebackhide__ = True
+        self._require("audit()")
+        try:
+            count = st.runs(runs)
+        except ValueError as exc:
+            raise ValueError(f"{self.location.nodeid}: audit(): {exc}") from None
+        from .audit import repeat
+        from .check import ReproCheckFailed
+
+        problem = repeat(self, call, count, timing=st.boolean(timing))
+        if problem is not None:
+            raise ReproCheckFailed(problem)
+
     def _keep(self, result: CheckResult) -> None:
         self.results.append(result)
         if self._record is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -102,17 +103,22 @@ def distance(a: Any, b: Any) -> float | None:
 def call_repeated(item: pytest.Function, run: Any, runs: int) -> bool:
     """``pytest_pyfunc_call`` for a repro test under --repro-runs>1 or --repro-timing (``True``: called)."""
     args = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+    problem = repeat(run, lambda: item.obj(**args), runs, timing=run.settings.timing)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+    return True
 
-    def call() -> None:
-        item.obj(**args)
 
+def repeat(run: Any, call: Callable[[], Any], runs: int, timing: bool = False) -> str | None:
+    """Call ``call`` ``runs`` times inside the entered :class:`~pytest_repro.Repro` ``run`` (and time it);
+    the failure text when a rerun differed or a nondeterministic op ran, else ``None``."""
     checker = run.checker()
     rerun = Rerun()
     checker.audit = rerun
     held: list[CheckResult] = []
     record, run._record = run._record, held.append  # results go out once, with the audit's findings
     ops: list[str] = []
-    timing: dict[str, Any] | None = None
+    seconds: dict[str, Any] | None = None
     try:
         with warn_only(run.backend.framework, ops) if runs > 1 else contextlib.nullcontext():
             start = time.perf_counter()
@@ -122,22 +128,20 @@ def call_repeated(item: pytest.Function, run: Any, runs: int) -> bool:
                 _fresh(run, checker, rerun, k)
                 call()
             rerun.finish()
-            if run.settings.timing:
+            if timing:
                 from .timing import measure
 
-                timing = measure(run, call, lambda k, label: _fresh(run, checker, rerun, k, label), first_s,
-                                 first=runs + 1)
-                timing["linf_vs_first_run"] = dict(rerun.by_label)
+                seconds = measure(run, call, lambda k, label: _fresh(run, checker, rerun, k, label), first_s,
+                                  first=runs + 1)
+                seconds["linf_vs_first_run"] = dict(rerun.by_label)
     finally:
         checker.audit = None
         run._record = record
         for result in held:
-            _annotate(result, rerun, runs, ops, timing)
+            _annotate(result, rerun, runs, ops, seconds)
             if record is not None:
                 record(result)
-    if runs > 1 and (rerun.lines or ops):
-        pytest.fail(failure(item.nodeid, runs, rerun, ops), pytrace=False)
-    return True
+    return failure(run.location.nodeid, runs, rerun, ops) if runs > 1 and (rerun.lines or ops) else None
 
 
 def _fresh(run: Any, checker: Any, rerun: Rerun, k: int, label: str | None = None) -> None:

@@ -193,7 +193,8 @@ def test_after():  # no repro fixture: the process as it was before test_x
     inner.run("--repro-runs=2").assert_outcomes(failed=1, passed=1)
 
 
-def test_a_testcase_and_the_plain_api_run_once(inner):
+def test_a_testcase_runs_once_and_the_plain_api_only_when_asked(inner):
+    # unittest calls a TestCase method itself (setUp, the method, tearDown): --repro-runs can't repeat it.
     inner.write("""
 import unittest
 import torch
@@ -212,3 +213,43 @@ def test_api(tmp_path):
     result = inner.run("--repro-runs=3", "--repro-report=r.json")
     result.assert_outcomes(passed=2)
     assert [r.get("runs") for r in results(inner.path / "r.json")] == [None]
+
+
+def test_the_plain_api_audits_a_block(tmp_path):
+    torch = pytest.importorskip("torch")
+    from pytest_repro import Repro
+    from pytest_repro.check import ReproCheckFailed
+
+    calls = []
+
+    def make(repro, step):
+        def run():
+            out = torch.randn(6, generator=repro.generator())
+            out[0] += step * len(calls)
+            calls.append(1)
+            repro.check(out, name="x")
+        return run
+
+    with Repro("nb.ipynb::cell", golden_dir=tmp_path, regen=True) as repro:
+        repro.audit(make(repro, 0.0), runs=3)
+    assert len(calls) == 3
+    assert [r.runs["differing_runs"] for r in repro.results] == [[]] and repro.results[0].status.value == "written"
+    calls.clear()
+    with Repro("nb.ipynb::cell", golden_dir=tmp_path) as repro, \
+            pytest.raises(ReproCheckFailed, match=r"(?s)nb.ipynb::cell: determinism audit, 2 runs.*"
+                                                  r"\[x\] run 2 vs run 1: L_inf 0.125"):
+        repro.audit(make(repro, 0.125), runs=2)
+    assert repro.results[0].status.value == "fail" and repro.results[0].runs["differing_runs"] == [2]
+    with Repro("nb.ipynb::cell", golden_dir=tmp_path) as repro, \
+            pytest.raises(ValueError, match=r"nb.ipynb::cell: audit\(\): runs must be between 1 and 1000"):
+        repro.audit(make(repro, 0.0), runs=0)
+
+
+def test_the_audit_under_xdist(inner, monkeypatch):
+    pytest.importorskip("xdist")
+    inner.write(DRIFTING_TEST)
+    inner.regen()
+    monkeypatch.setenv("STEP", "0.25")
+    result = inner.run("-n", "2", "--repro-runs=2", "--repro-report=r.json", subprocess=True)
+    result.assert_outcomes(failed=1)
+    assert by_check(inner.path / "r.json")["moving"]["runs"]["differing_runs"] == [2]
