@@ -254,3 +254,27 @@ def test_the_audit_under_xdist(inner, monkeypatch):
     result.assert_outcomes(failed=1)
     assert by_check(inner.path / "r.json")["moving"]["runs"]["differing_runs"] == [2]
 
+
+
+@pytest.mark.parametrize(("marker", "args", "expected"), [
+    ("deterministic=False", [], False),
+    ("deterministic=True", ["--repro-no-deterministic"], True),  # marker > command line
+    ("deterministic=False", ["--repro-deterministic"], False),
+    ("", ["--repro-no-deterministic"], False),
+])
+def test_the_marker_deterministic_wins_over_the_command_line(inner, marker, args, expected):
+    inner.write(f"""
+import pytest
+import torch
+
+@pytest.mark.repro({marker})
+def test_x(repro_backend):
+    assert torch.are_deterministic_algorithms_enabled() is {expected}
+""")
+    inner.run(*args).assert_outcomes(passed=1)
+
+
+def test_a_bad_deterministic_in_a_marker_is_a_usage_error_naming_the_test(inner, expect_usage_error):
+    inner.write(ALERT_TEST.format(marker="deterministic='no'"))
+    expect_usage_error(inner.run(),
+                       "*test_inner.py::test_x: @pytest.mark.repro deterministic='no': expected True or False*")
