@@ -137,3 +137,20 @@ def test_device_generators_are_timed_side_by_side(monkeypatch):
     assert gens["device_ratio"] == pytest.approx(gens["device_s"] / gens["cpu_s"])
     assert labels == ["deterministic", "default"] * 2 + ["cpu_generator", "device_generator"] * 2  # interleaved
     assert used == ["device", "device"]
+
+
+def test_the_plain_api_times_a_block(tmp_path):
+    torch = pytest.importorskip("torch")
+    from pytest_repro import Repro
+
+    modes = []
+    with Repro("nb.ipynb::cell", golden_dir=tmp_path, regen=True) as repro:
+        def run():
+            modes.append(torch.are_deterministic_algorithms_enabled())
+            repro.check(torch.randn(4, generator=repro.generator()))
+
+        repro.audit(run, runs=1, timing=True)
+    assert modes == [True, True, False, True, False]
+    (result,) = repro.results
+    assert result.runs is None and result.timing["deterministic_ratio"] > 0
+    assert torch.are_deterministic_algorithms_enabled() is False  # the block's state is gone after `with`
