@@ -15,6 +15,7 @@ are thin layers on this class, so a check behaves the same in every runner.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ class Repro:
             settings = st.Settings(backends=(st.backend_words(backend)[0],), seed=st.seed(seed),
                                    deterministic=st.boolean(deterministic), golden_dir=str(golden_dir),
                                    regen="all" if regen == "all" else ("failing" if regen else None))
+        if marker is not None and marker.deterministic is not None:  # the marker wins over options and ini
+            settings = dataclasses.replace(settings, deterministic=marker.deterministic)
         self.settings = settings
         self.word = settings.backends[0]
         if marker is None:
@@ -153,6 +156,27 @@ class Repro:
         """A block with full determinism, even when this run was made with ``deterministic=False``."""
         self._require("deterministic()")
         return self.backend.deterministic(True)
+
+    def audit(self, call: Callable[[], Any], runs: int = 2, timing: bool = False) -> None:
+        """The determinism audit (``--repro-runs``) of ``call``, the code that makes and checks the outputs.
+
+        ``call()`` runs ``runs`` times on the same seeds (the framework reseeded, fresh generators); the first
+        run checks against the golden, the others against the first. Raises ``ReproCheckFailed`` naming the
+        check, the run and the L_inf when a rerun differs. ``timing=True`` adds ``--repro-timing``'s seconds
+        to each result's ``timing``.
+        """
+        __tracebackhide__ = True
+        self._require("audit()")
+        try:
+            count = st.runs(runs)
+        except ValueError as exc:
+            raise ValueError(f"{self.location.nodeid}: audit(): {exc}") from None
+        from .audit import repeat
+        from .check import ReproCheckFailed
+
+        problem = repeat(self, call, count, timing=st.boolean(timing))
+        if problem is not None:
+            raise ReproCheckFailed(problem)
 
     def _keep(self, result: CheckResult) -> None:
         self.results.append(result)

@@ -48,6 +48,12 @@ class GoldenChecker:
         self._names: set[str] = set()
         self._trajectories = Pending()
         self.watch = watch  # what the pipeline was given since the last check (generator pitfalls)
+        self.audit: Any = None  # audit.Rerun while --repro-runs or --repro-timing repeats the test
+
+    def restart(self) -> None:
+        """A rerun of the test (audit.py): its checks take the same names again."""
+        self._names.clear()
+        self._trajectories = Pending()
 
     @property
     def path(self) -> Path:
@@ -87,6 +93,9 @@ class GoldenChecker:
         named = name is not None
         name = self._name(name)
         recorder = self._trajectories.take(name)
+        # (a rerun's recorder is taken, not judged: the audit compares outputs)
+        if self.audit is not None and self.audit.again(name, output):
+            return None  # a rerun: compared with run 1's output of this check, not with the golden
         overrides = {**self.marker_tolerance, **tolerance_overrides(tolerance, f"{self.location.nodeid}: check()")}
         result = CheckResult(
             test=self.location.golden_id, nodeid=self.location.nodeid, check=name, named=named,

@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 
 from .identity import DEFAULT_FRAMEWORK
-from .settings import tolerance_overrides
+from .settings import runs, tolerance_overrides
 from .tolerance import TOLERANCE_KEYS
 
 MARKER_DOC = (
-    "repro(atol=, rtol=, max_linf=, cosine=, bitwise=, backends=[...], framework='torch'): "
-    "tolerances and backends for this test's golden checks"
+    "repro(atol=, rtol=, max_linf=, cosine=, bitwise=, backends=[...], framework='torch', runs=N, "
+    "deterministic=True|False): tolerances, backends, determinism audit runs and determinism for this test"
 )
-MARKER_KEYS = (*TOLERANCE_KEYS, "backends", "framework")
+MARKER_KEYS = (*TOLERANCE_KEYS, "backends", "framework", "runs", "deterministic")
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,9 @@ class Marker:
     tolerance: dict[str, Any] = field(default_factory=dict)  # validated overrides
     backends: tuple[str, ...] | None = None  # words or keys the test may run on
     framework: str = DEFAULT_FRAMEWORK
+    runs: int | None = None  # the determinism audit's runs for this test (None: --repro-runs)
+    deterministic: bool | None = None  # None: --repro-deterministic / ini
+    error: str | None = None  # a bad runs=: fails this test alone at setup, the session goes on
 
 
 NO_MARKER = Marker()  # frozen: one shared value for every test without the marker
@@ -59,10 +62,19 @@ def read_marker(item: pytest.Item) -> Marker:
     allowed = kwargs.get("backends")
     if isinstance(allowed, str):
         allowed = [allowed]
+    deterministic = kwargs.get("deterministic")
+    if deterministic is not None and not isinstance(deterministic, bool):
+        raise pytest.UsageError(f"{where} deterministic={deterministic!r}: expected True or False")
+    count, error = kwargs.get("runs"), None
+    if count is not None:
+        try:
+            count = runs(count)
+        except ValueError as exc:  # one test's audit is wrong, not the session: only that test fails
+            count, error = None, f"{where}(runs={kwargs['runs']!r}): {exc}"
     try:
         tolerance = tolerance_overrides({k: v for k, v in kwargs.items() if k in TOLERANCE_KEYS}, where)
         for word in allowed or ():
             check_word(word, f"{where} backends=[{word!r}]", allow_auto=False)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
-    return Marker(tolerance, None if allowed is None else tuple(allowed), framework)
+    return Marker(tolerance, None if allowed is None else tuple(allowed), framework, count, deterministic, error)

@@ -9,6 +9,7 @@ that needs them (a subprocess test checks this).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import os
 from collections.abc import Iterator
@@ -213,6 +214,25 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     return make_collector(collector, name, obj)
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marker = item.stash.get(MARKER_KEY, None)
+    if marker is not None and marker.error:  # a bad runs= fails its own test; the session goes on
+        pytest.fail(marker.error, pytrace=False)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
+    run = pyfuncitem.stash.get(RUN_KEY, None)
+    if run is None or inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    runs = _marker(pyfuncitem).runs or run.settings.runs
+    if runs == 1 and not run.settings.timing:
+        return None  # pytest calls it, as without the plugin
+    from .audit import call_repeated
+
+    return call_repeated(pyfuncitem, run, runs)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
@@ -224,6 +244,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             f"{item.nodeid}: self.repro_backend, self.repro_generator, self.repro_golden and "
             "self.repro_deterministic come from the mixin: class MyTests(pytest_repro.ReproTestCase, "
             "unittest.TestCase)"))
+    if excinfo is not None and excinfo.errisinstance(RuntimeError) and report.failed:
+        from .nondeterminism import explain  # stdlib only
+
+        text = explain(item.nodeid, str(excinfo.value))
+        if text is not None:  # an op with no deterministic kernel: the op and the remedy, not a traceback
+            report.longrepr = text
     failed = item.stash.get(FAILED_KEY, [])
     if failed:
         item.stash[FAILED_KEY] = []

@@ -24,7 +24,10 @@ test recorded none: ``check`` (the entry, ``output@trajectory``), ``status``, ``
 ``step`` and ``timestep`` (per step), ``linf`` (per step), ``limit``, ``first_divergent_step`` (a step number or
 null), ``problem`` (why it could not be judged), ``golden_backend``), ``pitfalls`` (``{kind, message}``
 rows: generator misuse seen in what the pipeline was given), ``generators`` (the kinds of generator that
-fed the output: ``torch-cpu``, ``torch-cuda``, ``numpy``; empty where none was seen). All three optional.
+fed the output: ``torch-cpu``, ``torch-cuda``, ``numpy``; empty where none was seen), ``runs`` (the
+determinism audit: ``n``, ``max_linf_between_runs``, ``differing_runs``, ``nondeterministic_ops``) and
+``timing`` (``deterministic_s``, ``default_s``, ``deterministic_ratio``...). These five are optional:
+older reports lack them.
 """
 
 from __future__ import annotations
@@ -101,6 +104,8 @@ class CheckResult:
     trajectory: dict[str, Any] = field(default_factory=dict)
     pitfalls: list[dict[str, str]] = field(default_factory=list)  # {kind, message}: see pitfalls.py
     generators: list[str] = field(default_factory=list)  # kinds that fed the output (torch-cpu, numpy...)
+    runs: dict[str, Any] | None = None  # --repro-runs: n, max_linf_between_runs, differing_runs, nondeterministic_ops
+    timing: dict[str, Any] | None = None  # --repro-timing: the test's seconds and ratios (the same for each check)
 
     @property
     def label(self) -> str:

@@ -27,6 +27,7 @@ from .validators import (  # noqa: F401  (re-exported: settings.number, settings
     number,
     positive_int,
     precision_mode,
+    runs,
     seed,
     tolerance_overrides,
 )
@@ -71,6 +72,10 @@ SETTINGS = (
     Setting("array-limit", positive_int, DEFAULT_ARRAY_LIMIT, "keep arrays up to this many bytes whole"),
     Setting("precision-mode", precision_mode, "must_keep_origin_dtype",
             "Ascend operator precision mode under determinism; 'vendor' leaves the vendor's defaults"),
+    Setting("runs", runs, 1, "determinism audit: run each repro test N times in this process on the same seeds "
+            "and fail when a rerun's output differs from the first run's (lists nondeterministic ops)"),
+    Setting("timing", boolean, False, "time each repro test with deterministic algorithms on and off (and CPU "
+            "vs device generators where a device is present); ratios in the JSON results and the summary", "flag"),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 # What changes golden files is asked for on the command line only, never left switched on in ini.
@@ -150,6 +155,8 @@ def resolve(config: pytest.Config) -> Settings:
         obtained=value["obtained"],
         array_limit=value["array-limit"],
         precision_mode=value["precision-mode"],
+        runs=value["runs"],
+        timing=value["timing"],
         base_tolerance=Tolerance().merged(**{n.replace("-", "_"): ini[n] for n in _TOL if n in ini}),
         per_backend=ini_per_backend,
         cli_tolerance={n.replace("-", "_"): cli[n] for n in _TOL if n in cli},
@@ -174,6 +181,8 @@ class Settings:
     obtained: str | None = None  # --repro-obtained: where would-be golden entries go
     array_limit: int = DEFAULT_ARRAY_LIMIT
     precision_mode: str = "must_keep_origin_dtype"
+    runs: int = 1  # --repro-runs: the determinism audit (a marker's runs= wins per test)
+    timing: bool = False  # --repro-timing: the cost of determinism per test
     base_tolerance: Tolerance = field(default_factory=Tolerance)  # defaults, then ini
     per_backend: dict[str, dict[str, Any]] = field(default_factory=dict)  # repro_backend_tolerances (ini)
     cli_tolerance: dict[str, Any] = field(default_factory=dict)  # --repro-atol ...
@@ -210,6 +219,10 @@ class Settings:
         ]
         if self.precision_mode != BY_NAME["precision-mode"].default:
             flags.append(f"--repro-precision-mode={self.precision_mode}")
+        if self.runs != 1:
+            flags.append(f"--repro-runs={self.runs}")
+        if self.timing:
+            flags.append("--repro-timing")
         for key, value in sorted(self.cli_tolerance.items()):
             flags.append(f"--repro-{key.replace('_', '-')}={value}")
         for backend, values in sorted(self.cli_backend_tolerances.items()):

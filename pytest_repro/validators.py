@@ -54,6 +54,19 @@ def positive_int(value: Any) -> int:
     return result
 
 
+# --repro-runs: each run repeats the whole test; past this a typo (10000 for 10) is likelier than a plan.
+MAX_RUNS = 1000
+
+
+def runs(value: Any) -> int:
+    """How many times the determinism audit runs a test: 1 (no audit) to :data:`MAX_RUNS`."""
+    result = _whole(value, "a whole number of runs")
+    if not 1 <= result <= MAX_RUNS:
+        raise ValueError(f"runs must be between 1 and {MAX_RUNS} (each run repeats the whole test; 1 means no "
+                         f"audit), got {value!r}")
+    return result
+
+
 def boolean(value: Any) -> bool:
     if isinstance(value, bool):
         return value

@@ -29,16 +29,70 @@ def header_lines(settings: Settings) -> list[str]:
     ]
 
 
-def render_table(report: RunReport) -> list[str]:
-    head = ["test", "check", "backend", "vs golden", "L_inf", "limit", "status"]
-    body = [
-        [r.test, r.check, r.backend, r.vs_golden, fmt_metric(r.metrics.get("linf")), fmt_metric(r.limit),
-         r.status.value.upper() + (" (sampled)" if r.coverage == "sample" else "")]
-        for r in report.sorted_results()
-    ]
+def _runs_cell(runs: dict | None) -> str:
+    """``3x same`` or ``3x L_inf 0.5 (2,3)``: the determinism audit of one check."""
+    if not runs:
+        return "-"
+    differing = runs.get("differing_runs") or []
+    if not differing:
+        return f"{runs.get('n')}x same"
+    return f"{runs.get('n')}x L_inf {fmt_metric(runs.get('max_linf_between_runs'))} ({','.join(map(str, differing))})"
+
+
+def _table(head: list[str], body: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
     line = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()  # noqa: E731
     return [line(head), line(["-" * w for w in widths]), *map(line, body)]
+
+
+def render_table(report: RunReport) -> list[str]:
+    audited = any(r.runs for r in report.results)  # the runs column only where --repro-runs was asked
+    head = ["test", "check", "backend", "vs golden", "L_inf", "limit", *(["runs"] if audited else []), "status"]
+    body = [
+        [r.test, r.check, r.backend, r.vs_golden, fmt_metric(r.metrics.get("linf")), fmt_metric(r.limit),
+         *([_runs_cell(r.runs)] if audited else []),
+         r.status.value.upper() + (" (sampled)" if r.coverage == "sample" else "")]
+        for r in report.sorted_results()
+    ]
+    return _table(head, body)
+
+
+def _seconds(value: object) -> str:
+    return f"{value:.3g}s" if isinstance(value, (int, float)) else "-"
+
+
+def _ratio(value: object) -> str:
+    return f"x{value:.2f}" if isinstance(value, (int, float)) else "-"
+
+
+def render_timing(report: RunReport) -> list[str]:
+    """--repro-timing: one row per test and backend (every check of a test carries the same timing)."""
+    rows: dict[tuple[str, str], dict] = {}
+    for r in report.sorted_results():
+        if r.timing:
+            rows.setdefault((r.nodeid, r.backend), r.timing)
+    if not rows:
+        return []
+    head = ["test", "backend", "deterministic", "default", "ratio", "cpu gen", "device gen", "ratio"]
+    body = []
+    for (nodeid, backend), t in rows.items():
+        gens = t.get("generators") or {}
+        body.append([nodeid, backend, _seconds(t.get("deterministic_s")), _seconds(t.get("default_s")),
+                     _ratio(t.get("deterministic_ratio")), _seconds(gens.get("cpu_s")), _seconds(gens.get("device_s")),
+                     _ratio(gens.get("device_ratio"))])
+    notes = sorted({str(t.get("skipped") or (t.get("generators") or {}).get("skipped")) for t in rows.values()
+                    if t.get("skipped") or (t.get("generators") or {}).get("skipped")})
+    return _table(head, body) + [f"skipped: {note}" for note in notes]
+
+
+def render_ops(report: RunReport) -> list[str]:
+    """The determinism audit's nondeterministic ops, per test."""
+    seen: dict[str, list[str]] = {}
+    for r in report.sorted_results():
+        ops = (r.runs or {}).get("nondeterministic_ops") or []
+        if ops:
+            seen.setdefault(f"{r.nodeid} on {r.backend}", ops)
+    return [f"{test}: {', '.join(ops)}" for test, ops in seen.items()]
 
 
 def _relative(path: str, root: Path) -> str:
@@ -52,6 +106,16 @@ def write_summary(tr: Any, settings: Settings, report: RunReport) -> None:
     tr.write_sep("=", "repro drift")
     for text in render_table(report):
         tr.write_line(text)
+    timing = render_timing(report)
+    if timing:
+        tr.write_sep("-", "repro cost of determinism (--repro-timing; fastest of the interleaved calls)")
+        for text in timing:
+            tr.write_line(text)
+    ops = render_ops(report)
+    if ops:
+        tr.write_sep("-", "repro nondeterministic ops used (--repro-runs, PyTorch warn-only)")
+        for text in ops:
+            tr.write_line(text)
     root = Path(getattr(getattr(tr, "config", None), "rootpath", Path.cwd()))
     written = [r for r in report.results if r.status.value in ("written", "rewritten")]
     paths = [r for r in report.results if r.trajectory.get("status") in ("written", "rewritten")]
