@@ -30,6 +30,11 @@ class ReproLedger:
         self.written: list[str] = []  # what the views wrote, said in the terminal summary
         self.nodeids: set[str] = set()  # every test that reported (under xdist too): who owns which golden
         self.failed: set[str] = set()  # failed or skipped: a test that didn't finish keeps all its goldens
+        self.skipped_collections: set[str] = set()  # modules/classes skipped at collection keep theirs too
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.skipped:
+            self.skipped_collections.add(report.nodeid)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.nodeids.add(report.nodeid)
@@ -68,7 +73,7 @@ class ReproLedger:
         from .prune import delete, session_unused
 
         unused, partial = session_unused(self.config, Path(settings.golden_dir), settings.backends, self.nodeids,
-                                         self.failed, self.results)
+                                         self.failed, self.results, frozenset(self.skipped_collections))
         if partial is not None:
             if settings.prune:
                 self.written.append(f"repro: --repro-prune deleted nothing: {partial}; prune after a run over "

@@ -160,3 +160,15 @@ def test_a_skipped_test_keeps_its_goldens(inner):
     result.assert_outcomes(passed=1, skipped=1)
     assert "unused golden" not in result.stdout.str() and "pruned" not in result.stdout.str()
     assert json.loads((inner.path / "golden/test_inner/test_gone.json").read_text())["checks"]
+
+
+def test_goldens_of_a_module_skipped_at_collection_are_kept(inner):
+    inner.write(TWO_TESTS.format(extra=""))
+    inner.regen()
+    # another environment: the module's framework is missing, as the torch suite is in the MindSpore venv
+    inner.write("import pytest\npytest.importorskip('a_framework_not_here')\n" + TWO_TESTS.format(extra=""))
+    inner.pytester.makepyfile(test_other="def test_y():\n    pass\n")
+    result = inner.run("--repro-prune")
+    result.assert_outcomes(passed=1, skipped=1)
+    assert "unused golden" not in result.stdout.str() and "pruned" not in result.stdout.str()
+    assert (inner.path / "golden/test_inner/test_gone.json").exists()
