@@ -26,7 +26,9 @@ def test_mindone_ddim_two_steps(repro_backend, repro_generator, repro_golden, mi
     pipe = mindone_diffusers.DDIMPipeline.from_pretrained(TINY_DDPM)
     pipe.set_progress_bar_config(disable=True)
     # mindone draws noise from numpy: a seeded PCG64 generator, never the global numpy RNG.
-    image = pipe(num_inference_steps=2, output_type="np", generator=repro_generator(0))[0]
+    # The trajectory through the scheduler, as for diffusers' DDIM (neither pipeline takes callback_on_step_end).
+    with repro_golden.trajectory().on_scheduler(pipe.scheduler):
+        image = pipe(num_inference_steps=2, output_type="np", generator=repro_generator(0))[0]
     repro_golden.check(image)
 
 
