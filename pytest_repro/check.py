@@ -226,7 +226,7 @@ class GoldenChecker:
             if state == "unchanged":
                 result.status = Status.UNCHANGED
                 return
-            if state == "differs" and not self._moved(result, array):
+            if state == "differs" and not self._moved(result, array, new_entry["kept"]):
                 result.status = Status.UNCHANGED  # within tolerance: kept, no git churn
                 result.reasons = ["differs within tolerance: kept (--repro-regen-all rewrites it)"]
                 return
@@ -239,10 +239,11 @@ class GoldenChecker:
         result.status = Status.WRITTEN if state == "missing" else Status.REWRITTEN
         result.written = [str(p) for p in written]
 
-    def _moved(self, result: CheckResult, array: np.ndarray) -> bool:
+    def _moved(self, result: CheckResult, array: np.ndarray, kept: str) -> bool:
         """Judge the output against the entry regen would replace; record how far it moved.
 
-        ``False`` when it stays within tolerance and only ``--repro-regen`` (not ``-all``) was asked.
+        ``kept``: what the new entry keeps ("full", "sample of N"). ``False`` when the output stays within
+        tolerance and only ``--repro-regen`` (not ``-all``) was asked.
         """
         probe = CheckResult(test=result.test, nodeid=result.nodeid, check=result.check, backend=result.backend,
                             tolerance=result.tolerance, seed=result.seed, summary=result.summary,
@@ -258,7 +259,6 @@ class GoldenChecker:
         except (GoldenError, TypeError, KeyError):
             stored, old = None, None
         result.metrics = {**probe.metrics, "golden_abs_sum": old}
-        kept = "full" if result.check.endswith(SUFFIX) else self._new_entry(result, array)[0]["kept"]
         same_record = stored is not None and stored.get("seed") == result.seed and stored.get("kept") == kept
         # Kept only when the output moved within tolerance and the entry still describes it (seeds, what is kept).
         return (self.settings.regen == "all" or not within or probe.golden_backend != result.backend
