@@ -39,6 +39,14 @@ def make_checkpoints(root: Path) -> int:
     return 0
 
 
+def _refused(command: str, exc: ValueError | OSError, out: Path | None) -> int:
+    """A view that can't be made: a report that can't be read (ValueError) or an output that can't be
+    written (OSError), in one line on stderr; exit 2."""
+    what = f"can't write {out}: {exc}" if isinstance(exc, OSError) else str(exc)
+    print(f"pytest-repro {command}: {what}", file=sys.stderr)
+    return 2
+
+
 def render_html(reports: list[Path], out: Path | None, golden_dir: Path | None) -> int:
     """The HTML report of one or more JSON reports; exit 2 when one can't be read."""
     from .report.html import write_html
@@ -46,12 +54,8 @@ def render_html(reports: list[Path], out: Path | None, golden_dir: Path | None) 
     out = out or reports[0].with_suffix(".html")
     try:
         page = write_html(reports, out, golden_dir)
-    except ValueError as exc:
-        print(f"pytest-repro html: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"pytest-repro html: can't write {out}: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as exc:
+        return _refused("html", exc, out)
     print(f"wrote {out} ({page.counts})")
     return 0
 
@@ -62,17 +66,12 @@ def render_markdown(reports: list[Path], out: Path | None, html: str | None, lin
 
     try:
         text = markdown_of(reports, html, link)
-    except ValueError as exc:
-        print(f"pytest-repro markdown: {exc}", file=sys.stderr)
-        return 2
+        if out is not None:
+            out.write_text(text, encoding="utf-8")
+    except (ValueError, OSError) as exc:
+        return _refused("markdown", exc, out)
     if out is None:
         sys.stdout.write(text)
-        return 0
-    try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        print(f"pytest-repro markdown: can't write {out}: {exc}", file=sys.stderr)
-        return 2
     return 0
 
 
