@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from golden_entries import new_entry, recorded  # tests/golden_entries.py
 
 from pytest_repro import identity as g
 from pytest_repro.identity import array_name, golden_path, name_part, safe_name
 from pytest_repro.store import FORMAT, GoldenError, GoldenFile
-from pytest_repro.summary import summarize
 
 SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-[]=+,@")
 
@@ -146,20 +146,6 @@ def test_malformed_entry_is_a_golden_error(tmp_path, entry):
 
 
 # ---- entries, field by field ----
-
-
-def new_entry(values: np.ndarray, kept: str = "full") -> dict:
-    return {"summary": summarize(values, str(values.dtype)), "seed": [0], "fingerprint": {"backend": "torch-cpu"},
-            "kept": kept}
-
-
-def recorded(tmp_path, values=None) -> tuple[Path, dict]:
-    """A golden with one valid entry (``output`` on torch-cpu) and another one, on torch-cuda."""
-    values = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4) if values is None else values
-    golden = GoldenFile(tmp_path / "t.json", "t.py::test")
-    golden.set_entry("output", "torch-cpu", new_entry(values), values, None)
-    golden.set_entry("output", "torch-cuda", new_entry(values + 1), values + 1, None)
-    return golden.path, json.loads(golden.path.read_text())
 
 
 # (where in the entry, the bad value or DELETE, the field the error names)
