@@ -61,7 +61,7 @@ def test_html_draws_l_inf_per_step_with_the_first_divergent_step(tmp_path: Path)
     result = CheckResult(test="t.py::test_x", nodeid="t.py::test_x", check="output", backend="torch-cpu",
                          status=Status.FAIL, trajectory=trajectory([0.0, 0.002, 0.3, 0.4], 2))
     page = render_html([(tmp_path / "r.json", RunReport([result]))]).text
-    assert "first divergent step <b>2</b> of 4" in page
+    assert "first divergent step <b>2</b> (step 3 of 4)" in page
     svg = page[page.index("<svg"):page.index("</svg>")]
     assert svg.count('fill="#d62728"') == 2 and svg.count('fill="#1f77b4"') == 2
     assert "step 2: L_inf 0.3 (first divergent)" in svg and "limit 0.01" in svg

@@ -67,7 +67,10 @@ def steps_section(trajectory: dict[str, Any]) -> str:
     n = trajectory.get("steps")
     status = escape(str(trajectory.get("status", "?")))
     if first is not None:
-        head = f"first divergent step <b>{escape(str(first))}</b> of {escape(str(n))}"
+        # as the failure text says it: the step's number, then its place ("step 2" is the third of 0..3)
+        steps = trajectory.get("step") or []
+        place = f" (step {steps.index(first) + 1} of {escape(str(n))})" if first in steps else f" of {escape(str(n))}"
+        head = f"first divergent step <b>{escape(str(first))}</b>{place}"
     elif trajectory.get("linf"):
         head = f"all {escape(str(n))} steps within the limit"
     else:
