@@ -4,6 +4,8 @@ Run:  python benchmarks/bench.py            (the table, ~1-2 min on 2 cores)
       python benchmarks/bench.py --smoke    (tiny sizes, a few seconds: what CI runs)
       python benchmarks/bench.py --big      (adds 16x1024x1024x3, 200 MB, and its peak memory)
 
+The last row, where diffusers is installed, is what ``repro_pipelines`` saves (benchmarks/pipeline_cache.py).
+
 Every row times the candidates interleaved (A B C A B C ...), so a noisy machine slows them alike, and
 prints medians, the range and the ratio to the numpy floor: `np.load` of the golden plus L_inf, what
 any check must at least do. Where pytest-regressions is installed, its `ndarrays_regression` is a third
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from pipeline_cache import bench_pipelines
 
 HERE = Path(__file__).resolve().parent
 
@@ -258,7 +261,7 @@ def main() -> None:
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     if args.smoke:
         lines = bench_checks([(1, 8, 8, 3)], 3) + [bench_regen((1, 8, 8, 3), 2), bench_session(5, 1),
-                                                   bench_collect(20, 1)]
+                                                   bench_collect(20, 1), bench_pipelines(2, 1, interleaved, row)]
     else:
         limit = 4 * 2**20 // 4 - 3  # just under the keep-whole limit (4 MiB)
         shapes = [(1, 64, 64, 3), (1, 512, 512, 3), (1, limit // 3, 1, 3), (4, 1024, 1024, 3)]
@@ -268,9 +271,11 @@ def main() -> None:
                                             bench_collect(1000, 7), bench_peak((4, 1024, 1024, 3))]
         if args.big:
             lines.append(bench_peak((16, 1024, 1024, 3)))
+        lines.append(bench_pipelines(10, 5, interleaved, row))
     print(textwrap.dedent(f"""\
         pytest-repro benchmarks (medians of interleaved runs, [min-max], xN = ratio to the first column)
         python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs"""))
+    lines = [line for line in lines if line is not None]  # None: a row whose packages aren't installed
     for line in lines:
         print(line)
     if args.json:

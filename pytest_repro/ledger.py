@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from . import settings as st
+from .pipelines import PIPELINES_KEY
 from .results import CheckResult, RunReport
 
 PROPERTY = "repro"  # the user property each check's JSON result rides on (xdist, JUnit)
@@ -121,3 +122,7 @@ class ReproLedger:
             write_summary(terminalreporter, self.config.stash[SETTINGS_KEY], self.report())
         for line in self.written:
             terminalreporter.write_line(line)
+        cache = self.config.stash.get(PIPELINES_KEY, None)
+        saving = cache.summary_line() if cache is not None else None
+        if saving:
+            terminalreporter.write_line(saving)

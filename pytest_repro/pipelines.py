@@ -8,6 +8,7 @@ A test that changes the pipeline (swaps a component, enables slicing, offloads) 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,10 @@ class PipelineCache:
 
     def __init__(self) -> None:
         self._pipes: dict[Hashable, Any] = {}
+        self._seconds: dict[Hashable, float] = {}  # what each cached pipeline took to load
         self.loads = 0  # how many from_pretrained calls the session made (the saving is the hits)
         self.hits = 0
+        self.saved = 0.0  # seconds: each hit counts what its first load took
 
     @staticmethod
     def _key(cls: Any, checkpoint: Any, device: str, dtype: Any, kwargs: dict[str, Any]) -> Hashable:
@@ -44,25 +47,39 @@ class PipelineCache:
         key = self._key(pipeline_cls, checkpoint, device, dtype, kwargs)
         if not fresh and key in self._pipes:
             self.hits += 1
+            self.saved += self._seconds[key]
             return self._pipes[key]
         if dtype is not None:
             kwargs = {**kwargs, "torch_dtype": dtype}
+        start = time.perf_counter()
         pipe = pipeline_cls.from_pretrained(checkpoint, **kwargs).to(device)
         if hasattr(pipe, "set_progress_bar_config"):
             pipe.set_progress_bar_config(disable=True)
         self.loads += 1
         if not fresh:
             self._pipes[key] = pipe
+            self._seconds[key] = time.perf_counter() - start
         return pipe
+
+    def summary_line(self) -> str | None:
+        """What the cache saved this session, for the terminal; ``None`` where nothing was reused."""
+        if not self.hits:
+            return None
+        return (f"repro_pipelines: {self.loads} from_pretrained, {self.hits} reused "
+                f"(~{self.saved:.1f} s of loading saved)")
 
     def clear(self) -> None:
         self._pipes.clear()
 
 
+PIPELINES_KEY = pytest.StashKey[PipelineCache]()
+
+
 @pytest.fixture(scope="session")
-def repro_pipelines() -> Any:
+def repro_pipelines(pytestconfig: pytest.Config) -> Any:
     """``repro_pipelines.load(PipelineCls, checkpoint, device=repro_backend.device, dtype=None, **kwargs)``:
     one ``from_pretrained`` per session, checkpoint, device, dtype and kwargs (``fresh=True`` for your own)."""
     cache = PipelineCache()
+    pytestconfig.stash[PIPELINES_KEY] = cache  # the counts outlive the pipelines: the terminal summary says them
     yield cache
     cache.clear()

@@ -69,6 +69,19 @@ def test_fresh_gives_a_private_pipeline_and_keeps_the_shared_one(cache):
     assert private is not shared and cache.load(FakePipeline, "ckpt") is shared
 
 
+def test_the_saving_counts_each_reuse_at_what_its_first_load_took(cache, monkeypatch):
+    clock = iter([10.0, 10.5, 20.0, 22.0])  # two loads: 0.5 s and 2 s
+    monkeypatch.setattr("pytest_repro.pipelines.time.perf_counter", lambda: next(clock))
+    assert cache.summary_line() is None  # nothing reused: nothing to say
+    cache.load(FakePipeline, "a")
+    cache.load(FakePipeline, "b")
+    for _ in range(3):
+        cache.load(FakePipeline, "b")
+    cache.load(FakePipeline, "a")
+    assert cache.saved == pytest.approx(3 * 2.0 + 0.5)
+    assert cache.summary_line() == "repro_pipelines: 2 from_pretrained, 4 reused (~6.5 s of loading saved)"
+
+
 def test_dtype_reaches_from_pretrained(cache):
     pipe = cache.load(FakePipeline, "ckpt", dtype="float16")
     assert pipe.kwargs == {"torch_dtype": "float16"}
@@ -87,4 +100,6 @@ def test_run(repro_backend, repro_pipelines, repro_generator, steps):
     pipe(num_inference_steps=steps, output_type="np", generator=repro_generator())
     assert repro_pipelines.loads == 1 and repro_pipelines.hits == steps - 1
 """)
-    inner.run().assert_outcomes(passed=3)
+    result = inner.run()
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["repro_pipelines: 1 from_pretrained, 2 reused (~* s of loading saved)"])

@@ -3,6 +3,7 @@
 Each test is what a diffusers maintainer would write with pytest-repro: load with the real
 ``from_pretrained``, draw noise from ``repro_generator``, check the output against its golden.
 DDIM, DDPM and PNDM run on one UNet; Stable Diffusion, DiT and LDM on their own checkpoints.
+Pipelines come from ``repro_pipelines``: tests that run the same pipeline share one ``from_pretrained``.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from pytest_repro.suite.tokenizer import CORPUS
 diffusers = pytest.importorskip("diffusers", reason="the bundled suite needs pip install 'pytest-repro[diffusers]'")
 
 
-def load(pipeline_cls, scheduler_cls, device):
+def load(pipelines, pipeline_cls, scheduler_cls, device):
+    # Keyed by the scheduler's class and config too, so DDIM, DDPM and PNDM get a pipeline each.
     scheduler = scheduler_cls.from_pretrained(TINY_DDPM, subfolder="scheduler")
-    pipe = pipeline_cls.from_pretrained(TINY_DDPM, scheduler=scheduler).to(device)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return pipelines.load(pipeline_cls, TINY_DDPM, device=device, scheduler=scheduler)
 
 
 @pytest.mark.parametrize(
@@ -33,17 +33,17 @@ def load(pipeline_cls, scheduler_cls, device):
     ],
     ids=["ddim", "ddpm", "pndm"],
 )
-def test_pipeline(repro_backend, repro_generator, repro_golden, pipeline, scheduler, steps):
-    pipe = load(getattr(diffusers, pipeline), getattr(diffusers, scheduler), repro_backend.device)
+def test_pipeline(repro_backend, repro_pipelines, repro_generator, repro_golden, pipeline, scheduler, steps):
+    pipe = load(repro_pipelines, getattr(diffusers, pipeline), getattr(diffusers, scheduler), repro_backend.device)
     # No callback_on_step_end in these pipelines: the trajectory is recorded through the scheduler's steps.
     with repro_golden.trajectory().on_scheduler(pipe.scheduler):
         image = pipe(num_inference_steps=steps, output_type="np", generator=repro_generator(0)).images
     repro_golden.check(image)
 
 
-def test_ddim_batch_of_two(repro_backend, repro_generator, repro_golden):
+def test_ddim_batch_of_two(repro_backend, repro_pipelines, repro_generator, repro_golden):
     # One generator per batch item: item i is reproducible alone, whatever the batch size.
-    pipe = load(diffusers.DDIMPipeline, diffusers.DDIMScheduler, repro_backend.device)
+    pipe = load(repro_pipelines, diffusers.DDIMPipeline, diffusers.DDIMScheduler, repro_backend.device)
     image = pipe(batch_size=2, num_inference_steps=2, output_type="np",
                  generator=repro_generator(0, batch=2)).images
     assert not np.array_equal(image[0], image[1])
@@ -51,9 +51,9 @@ def test_ddim_batch_of_two(repro_backend, repro_generator, repro_golden):
 
 
 @pytest.mark.repro(backends=["cpu"])
-def test_ddim_matches_diffusers_fast_test(repro_backend, repro_generator):
+def test_ddim_matches_diffusers_fast_test(repro_backend, repro_pipelines, repro_generator):
     # diffusers' own fast-test value for this UNet config: a check on the checkpoint itself.
-    pipe = load(diffusers.DDIMPipeline, diffusers.DDIMScheduler, repro_backend.device)
+    pipe = load(repro_pipelines, diffusers.DDIMPipeline, diffusers.DDIMScheduler, repro_backend.device)
     image = pipe(num_inference_steps=2, output_type="np", generator=repro_generator(0)).images
     assert abs(float(np.abs(image).sum()) - 1569.593) < 1e-2
 
@@ -92,21 +92,16 @@ def test_google_ddpm_cifar10_documented_checksum(repro_backend, repro_generator)
 
 # Stable Diffusion, DiT and LDM: the pipelines the field uses, each on diffusers' fast-test models.
 
-def _quiet(pipe, device):
-    pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device)
-
-
-def load_sd(device):
+def load_sd(pipelines, device):
     pytest.importorskip("transformers", reason="the tiny Stable Diffusion needs transformers: "
                                                "pip install 'pytest-repro[diffusers]'")
-    return _quiet(diffusers.StableDiffusionPipeline.from_pretrained(TINY_SD), device)
+    return pipelines.load(diffusers.StableDiffusionPipeline, TINY_SD, device=device)
 
 
-def test_stable_diffusion_batch_of_prompts(repro_backend, repro_generator, repro_golden):
+def test_stable_diffusion_batch_of_prompts(repro_backend, repro_pipelines, repro_generator, repro_golden):
     # A batch of prompts with one generator each; then each prompt alone with its own generator must give
     # the same image as its place in the batch: the seeds' "improve one image of a batch" workflow.
-    pipe = load_sd(repro_backend.device)
+    pipe = load_sd(repro_pipelines, repro_backend.device)
 
     def run(items, **kwargs):
         return pipe([CORPUS[i] for i in items], generator=[repro_generator(i) for i in items],
@@ -121,20 +116,20 @@ def test_stable_diffusion_batch_of_prompts(repro_backend, repro_generator, repro
 # diffusers' DPMSolverMultistepScheduler.set_timesteps calls np.array() on a torch tensor, which numpy 2
 # deprecates; the warning is diffusers' and torch's to fix, not a reproducibility problem.
 @pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
-def test_dit_dpm_solver(repro_backend, repro_generator, repro_golden):
-    # DiT as its model card runs it: the shipped DDIM swapped for DPM-Solver++, two classes, CFG on.
-    pipe = diffusers.DiTPipeline.from_pretrained(TINY_DIT)
-    pipe.scheduler = diffusers.DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
-    pipe = _quiet(pipe, repro_backend.device)
+def test_dit_dpm_solver(repro_backend, repro_pipelines, repro_generator, repro_golden):
+    # DiT as its model card runs it: the shipped DDIM swapped for DPM-Solver++, two classes, CFG on. The swap
+    # goes in as a component, never onto a shared pipeline: that would change it for every later test.
+    scheduler = diffusers.DPMSolverMultistepScheduler.from_pretrained(TINY_DIT, subfolder="scheduler")
+    pipe = repro_pipelines.load(diffusers.DiTPipeline, TINY_DIT, device=repro_backend.device, scheduler=scheduler)
     with repro_golden.trajectory().on_scheduler(pipe.scheduler):  # DiTPipeline takes no callback_on_step_end
         image = pipe(class_labels=[1, 2], num_inference_steps=2, output_type="np",
                      generator=repro_generator(0, batch=2)).images
     repro_golden.check(image)
 
 
-def test_ldm_unconditional(repro_backend, repro_generator, repro_golden):
+def test_ldm_unconditional(repro_backend, repro_pipelines, repro_generator, repro_golden):
     # Latent diffusion in a VQ-VAE's latent space: the pipeline FACTS.md found most thread-sensitive.
-    pipe = _quiet(diffusers.LDMPipeline.from_pretrained(TINY_LDM, unet=ldm_unet()), repro_backend.device)
+    pipe = repro_pipelines.load(diffusers.LDMPipeline, TINY_LDM, device=repro_backend.device, unet=ldm_unet())
     with repro_golden.trajectory().on_scheduler(pipe.scheduler):  # LDMPipeline takes no callback_on_step_end
         image = pipe(num_inference_steps=2, output_type="np", generator=repro_generator(0)).images
     repro_golden.check(image)
@@ -149,13 +144,12 @@ FAST_TEST_SLICES = {
 
 @pytest.mark.repro(backends=["cpu"])
 @pytest.mark.parametrize("name", sorted(FAST_TEST_SLICES))
-def test_matches_diffusers_fast_test_slice(repro_backend, repro_generator, name):
+def test_matches_diffusers_fast_test_slice(repro_backend, repro_pipelines, repro_generator, name):
     if name == "dit":
-        pipe = diffusers.DiTPipeline.from_pretrained(TINY_DIT)
+        pipe = repro_pipelines.load(diffusers.DiTPipeline, TINY_DIT)
         kwargs = {"class_labels": [1]}
     else:
-        pipe = diffusers.LDMPipeline.from_pretrained(TINY_LDM, unet=ldm_unet())
+        pipe = repro_pipelines.load(diffusers.LDMPipeline, TINY_LDM, unet=ldm_unet())
         kwargs = {}
-    image = _quiet(pipe, "cpu")(num_inference_steps=2, output_type="np", generator=repro_generator(0),
-                                **kwargs).images
+    image = pipe(num_inference_steps=2, output_type="np", generator=repro_generator(0), **kwargs).images
     assert np.abs(image[0, -3:, -3:, -1].reshape(-1) - FAST_TEST_SLICES[name]).max() < 1e-3
