@@ -23,7 +23,7 @@ from .report.failure import failure_text, trajectory_failure
 from .results import CheckResult, Status
 from .settings import SAMPLE_SIZE, Settings, tolerance_overrides
 from .store import GoldenError, GoldenFile, locked, save_arrays, sweep_once
-from .summary import sample_indices, sha256, summarize
+from .summary import sample_indices, sha256, summarize, with_stats
 from .trajectory import SUFFIX, Pending, TrajectoryRecorder
 from .trajectory_check import judge_trajectory, obtain_trajectory, regen_trajectory
 from .verdict import IncomparableArrays, Side, Verdict, judge, same_environment
@@ -106,14 +106,16 @@ class GoldenChecker:
         if self.watch is not None:
             pitfalls, result.generators = self.watch.at_check(name)
             result.pitfalls = [p.to_json() for p in pitfalls]
+        array: np.ndarray | None = None
         try:
             try:
                 array, dtype = to_array(output)
             except UnsupportedOutput as exc:
                 raise self._fail(result, f"{result.nodeid} [{name}]: {exc}") from None
-            # The hash only where something is recorded or a sample needs it: see summarize()
+            # The hash only where something is recorded or a sample needs it: see summarize(). Else the sums
+            # too are left to the comparison's pass over the arrays (verdict.judge), or to with_stats below.
             hashed = bool(self.settings.regen) or array.nbytes > self.settings.array_limit
-            result.summary = summarize(array, dtype, hashed)
+            result.summary = summarize(array, dtype, hashed, stats=hashed)
             if self.settings.report:
                 try:
                     result.array_file = self._keep_for_report(name, array)
@@ -133,11 +135,14 @@ class GoldenChecker:
                                      status=Status(result.trajectory["status"]))
                 return verdict
             finally:
+                result.summary = with_stats(result.summary, array)  # where the comparison didn't compute the sums
                 if self.settings.obtained and self._would_record(result):
                     self._write_obtained(result, array)
                 if self.settings.obtained and recorder is not None:
                     obtain_trajectory(self, result, recorder)
         finally:
+            if array is not None:  # also after a failure before the comparison: the sums belong in the result
+                result.summary = with_stats(result.summary, array)
             self._record(result)
             if not result.status.fails_run:  # a failure lists them in its message (and a warning turned error
                 # by -W error must not replace the failure)
@@ -153,8 +158,8 @@ class GoldenChecker:
                    extra: dict[str, Any] | None = None) -> tuple[dict[str, Any], Any, Any]:
         # A trajectory (extra) is kept whole: its rows are samples already, and a sample of them would lose steps.
         values, index = (array, None) if extra else self._kept(array)
-        if "hash" not in result.summary:  # a check that compared without it (summarize) records it after all
-            result.summary["hash"] = sha256(array)
+        if "hash" not in result.summary:  # a check summarizes for its comparison; what is recorded is complete
+            result.summary = summarize(array, result.summary["dtype"])
         entry = {"summary": result.summary, "seed": result.seed, "fingerprint": result.fingerprint,
                  "kept": "full" if index is None else f"sample of {index.size}", **(extra or {})}
         if result.generators:  # what drew the noise, so a run from another kind can be told apart
@@ -288,6 +293,8 @@ class GoldenChecker:
         except (UnsupportedOutput, IncomparableArrays) as exc:
             raise self._fail(result, f"{result.nodeid} [{result.check}]: {exc}") from None
         result.golden_backend = str(golden_key)
+        if verdict.summary is not None:
+            result.summary = verdict.summary
         recorded = entry.get("generators")
         if isinstance(recorded, list) and recorded and result.generators and set(recorded) != set(result.generators):
             result.pitfalls.insert(0, mismatch(result.nodeid, [str(k) for k in recorded], result.generators).to_json())

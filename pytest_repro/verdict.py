@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from .convert import UnsupportedOutput
+from .differences import Differences
 from .results import LimitRow
-from .summary import Differences, abs_diff
+from .summary import abs_diff, with_stats
 from .tolerance import Tolerance
 
 WORST = 3
@@ -29,13 +30,16 @@ class Verdict:
     worst: list[dict[str, Any]] = field(default_factory=list)
     coverage: str = "full"  # "full", "sample" (L_inf over a strided sample) or "summary"
     bitwise: bool = False
+    summary: dict[str, Any] | None = None  # the output's summary with the sums this verdict computed
 
 
 @dataclass(frozen=True)
 class Side:
     """One side of a comparison: an output's summary and the values kept of it.
 
-    ``values`` is the whole output flattened (``index`` None) or the values at the flat ``index``.
+    ``values`` is the whole output flattened (``index`` None) or the values at the flat ``index``. The
+    output's summary may lack its sums (``summarize(stats=False)``): judging computes them, in the pass
+    over the values where it can, and the verdict carries the summary with them.
     """
 
     summary: dict[str, Any]
@@ -184,6 +188,9 @@ def _judge(actual: Side, expected: Side, tol: Tolerance, same_environment: bool)
     shape = tuple(got["shape"])
     n = max(int(got["size"]), 1)
     linf: float | None = None
+    pending = "abs_sum" not in got and got.get("finite", True) and int(got["size"]) > 0 and actual.index is None
+    if pending and (aligned is None or aligned[2] is not None):  # no pass over the whole output below
+        got = v.summary = with_stats(got, actual.values) if actual.values is not None else got
     if aligned is not None:
         a_values, e_values, index = aligned
         a_values, e_values = _checked(a_values), _checked(e_values)
@@ -192,7 +199,10 @@ def _judge(actual: Side, expected: Side, tol: Tolerance, same_environment: bool)
             v.reasons.append("the kept values hold NaN or Inf where the summaries say none")
             return v
         v.coverage = "full" if index is None else "sample"
-        fused = Differences(a_values, e_values, tol.atol, tol.rtol, scale_a, scale_e, WORST)
+        fused = Differences(a_values, e_values, tol.atol, tol.rtol, scale_a, scale_e, WORST,
+                            output=got if pending and index is None else None)
+        if pending and index is None:
+            got = v.summary = with_stats(got, a_values, fused.output_stats)
         v.metrics = fused.metrics()
         linf = fused.linf
         bad = fused.bad

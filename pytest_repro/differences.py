@@ -1,0 +1,208 @@
+"""Every number a comparison needs, from one chunked pass over two finite, aligned value arrays.
+
+``verdict.judge`` builds a :class:`Differences` for a check and for ``compare``. Per chunk the values are
+converted to float64 into reused buffers (no full float64 copy, no temporary the size of the array).
+The same pass can also finish the output's own summary (abs-sum, mean, std), which a check then needn't
+compute in a pass of its own: ``summarize(..., stats=False)`` leaves them to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import summary
+from .summary import abs_diff
+
+
+def _dot(x: np.ndarray, y: np.ndarray) -> float:
+    # einsum's own loop: one read of each operand, no temporary, and no BLAS (whose threads fight torch's)
+    return float(np.einsum("i,i->", x, y))
+
+
+class Differences:
+    """L_inf, mean |a - e|, values outside tolerance, the worst points, relative L2 and cosine distance.
+
+    Norms are sums of squares of values divided by a scale fixed before the pass (max |x|, from min and
+    max): clear of overflow, and of underflow too, except the L2 of a difference far below that scale,
+    which a second pass then sums again relative to L_inf. Three sums of products per chunk, r = a - e:
+    r.r, r.e and e.e; a.a = r.r + 2 r.e + e.e and a.e = r.e + e.e follow from them.
+
+    ``output``: the output's summary without its sums (``summarize(stats=False)``), whose min and max
+    say whether |a| = a; :attr:`output_stats` is then its abs-sum, mean and std, or ``None`` where this
+    pass can't give them exactly (values near float64's limits): the caller summarizes the output itself.
+    """
+
+    def __init__(self, a: np.ndarray, e: np.ndarray, atol: float, rtol: float, scale_a: float, scale_e: float,
+                 worst: int = 3, output: dict[str, Any] | None = None):
+        self.n, self.scale_a, self.scale_e = a.size, scale_a, scale_e
+        self.scale_d = max(scale_a, scale_e)
+        # Between 1e-100 and 1e100 squares neither overflow nor underflow: sum them as they are, no divisions.
+        # The cosine sums too, while the two scales are alike: where they are far apart, the close-distance
+        # formula would subtract terms (|e|/|a|)^2 larger than its result; scaled sums keep it exact.
+        self.plain = all(s == 0 or 1e-100 < s < 1e100 for s in (scale_a, scale_e)) and (
+            not (scale_a and scale_e) or 0.5 <= scale_a / scale_e <= 2.0)
+        self.linf = self.abs_total = self.dd = self.aa = self.ee = self.rr = self.re = self.pq = 0.0
+        self.bad = 0
+        self.top: list[tuple[float, int, float, float]] = []  # worst candidates: diff, flat position, a, e
+        self.a, self.e = a, e
+        self.output_stats: dict[str, float] | None = None
+        # The output's sums ride along only where the pass runs plain, over the whole output.
+        self._stats = _OutputStats(output) if output is not None and self.plain and a.size else None
+        self._bufs = [np.empty(min(a.size, summary.CHUNK)) for _ in range(5 if self._stats else 4)]
+        for start in summary.chunks(a.size):
+            self._chunk(start, atol, rtol, worst)
+        if self.plain and self.scale_a and self.scale_e:
+            self.aa, self.pq, self.rr = self.dd + 2 * self.re + self.ee, self.re + self.ee, self.dd
+        # |a - e| / |e| = sqrt(dd / ee) * d_unit / e_unit: the sums are of values divided by these units
+        self.d_unit, self.e_unit = (1.0, 1.0) if self.plain else (self.scale_d, self.scale_e)
+        if self.linf and self.linf / max(self.d_unit, self.scale_d) < 1e-140:  # squares of the diffs underflow
+            self.d_unit, self.dd = self.linf, 0.0
+            for start in summary.chunks(a.size):
+                _, _, d, t = self._diff(start)
+                np.divide(d, self.linf, out=t)
+                self.dd += _dot(t, t)
+        if self._stats is not None:
+            self.output_stats = self._stats.result(self.n)
+        self.a = self.e = None  # type: ignore[assignment]  # keep no reference to the arrays
+
+    def _diff(self, start: int) -> list[np.ndarray]:
+        """The chunk's values in float64 (views where they are float64 already), |a - e|, and a spare buffer."""
+        chunk = summary.CHUNK
+        ac, ec = self.a[start:start + chunk], self.e[start:start + chunk]
+        w, v, d, t = (b[:ac.size] for b in self._bufs[:4])
+        if ac.dtype == np.float64:
+            w = ac
+        else:
+            w[...] = ac
+        if ec.dtype == np.float64:
+            v = ec
+        else:
+            v[...] = ec
+        np.subtract(w, v, out=t)  # signed, for the cosine
+        if ac.dtype.kind in "iu" and ac.dtype.kind == ec.dtype.kind:
+            d[...] = abs_diff(ac, ec)
+        else:
+            np.abs(t, out=d)
+        return [w, v, d, t]
+
+    def _chunk(self, start: int, atol: float, rtol: float, worst: int) -> None:
+        w, v, d, t = self._diff(start)
+        peak = float(d.max())
+        self.linf = max(self.linf, peak)
+        self.abs_total += float(d.sum())
+        if peak > atol:  # else nothing here is outside: atol + rtol * |e| >= atol
+            self.bad += int(np.count_nonzero(d > atol + rtol * np.abs(v) if rtol else d > atol))
+        if worst and peak > 0 and (len(self.top) < worst or peak > self.top[-1][0]):
+            self._keep_worst(start, w, v, d, worst)
+        if not self.plain:  # values near float64's limits: divide by the scales first
+            self._scaled(w, v, d, t)
+            return
+        dd = _dot(t, t)
+        self.dd += dd
+        ee = _dot(v, v) if self.scale_e else 0.0
+        re = _dot(t, v) if self.scale_e and (self.scale_a or self._stats) else 0.0
+        self.ee += ee
+        self.re += re
+        if self._stats is not None:
+            self._stats.add(w, dd, re, ee, self._bufs[4][:w.size])
+
+    def _keep_worst(self, start: int, w: np.ndarray, v: np.ndarray, d: np.ndarray, worst: int) -> None:
+        """The chunk's largest differences (first position among ties) merged into the running top list."""
+        saved = []
+        for _ in range(min(worst, d.size)):
+            pos = int(d.argmax())
+            if not d[pos]:
+                break
+            saved.append((pos, float(d[pos])))
+            self.top.append((float(d[pos]), start + pos, float(w[pos]), float(v[pos])))
+            d[pos] = -1.0
+        for pos, value in saved:  # d is read again after this
+            d[pos] = value
+        self.top = sorted(self.top, key=lambda row: (-row[0], row[1]))[:worst]
+
+    def _scaled(self, w: np.ndarray, v: np.ndarray, d: np.ndarray, t: np.ndarray) -> None:
+        # Into the buffers, never into w or v: those may be views of the caller's arrays.
+        p, q = self._bufs[0][:w.size], self._bufs[1][:v.size]
+        if self.scale_d:
+            np.divide(d, self.scale_d, out=t)
+            self.dd += _dot(t, t)
+        if self.scale_e:
+            np.divide(v, self.scale_e, out=q)
+            self.ee += _dot(q, q)
+        if self.scale_a and self.scale_e:  # cosine: p = a / max|a|, q = e / max|e|, r = p - q
+            np.divide(w, self.scale_a, out=p)
+            self.aa += _dot(p, p)
+            self.pq += _dot(p, q)
+            np.subtract(p, q, out=t)
+            self.rr += _dot(t, t)
+            self.re += _dot(t, q)
+
+    def cosine(self) -> float | None:
+        if self.scale_a == 0 and self.scale_e == 0:
+            return 0.0
+        if self.scale_a == 0 or self.scale_e == 0:
+            return None
+        na, ne = np.sqrt(self.aa), np.sqrt(self.ee)
+        far = 2.0 - 2.0 * self.pq / (na * ne)
+        if far > 1e-2:  # far apart: 1 - cos as it is, accurate to float rounding where it is this large
+            return 0.5 * min(4.0, float(far))
+        # Close: 1 - cos as half the squared distance of the unit vectors p/|p| and q/|q|, from sums of
+        # r = p - q: |p|^2 - |q|^2 = 2 r.q + r.r, so p/|p| - q/|q| = r/|p| + q (1/|p| - 1/|q|) loses nothing
+        # to cancellation: exactly 0 for equal arrays (the textbook 1 - p.q/|p||q| leaves ~2e-16) and
+        # accurate for the tiny distances that matter here.
+        k = -(2 * self.re + self.rr) / (na + ne) / (na * ne)
+        return 0.5 * max(0.0, float(self.rr / self.aa + 2 * self.re * k / na + self.ee * k * k))
+
+    def rel_l2(self) -> float | None:
+        if not self.linf:
+            return 0.0
+        if not self.scale_e:  # against an all-zero golden: undefined
+            return None
+        ratio = float(np.sqrt(self.dd / self.ee) * (self.d_unit / self.e_unit))
+        return ratio if np.isfinite(ratio) else None
+
+    def metrics(self) -> dict[str, float | None]:
+        return {"linf": self.linf, "mean_abs": self.abs_total / self.n if self.n else 0.0,
+                "rel_l2": self.rel_l2(), "cosine": self.cosine()}
+
+
+class _OutputStats:
+    """The output's abs-sum, mean and std from the comparison's own chunks: what ``summary._stats`` gives.
+
+    The abs-sum and mean are the very sums ``_stats`` runs (an output of one sign needs no |a| pass: the
+    sum of a chunk is its abs-sum up to sign). std combines chunks as ``_stats`` does (Chan et al.); each
+    chunk's centred sum of squares is a.a - (sum a)^2 / n from the pass's sums of products, or, where that
+    subtraction would lose more than 6 of float64's 16 digits (values far from their mean, or all equal),
+    the exact sum of (a - mean)^2 in a pass of its own. So std agrees with ``_stats`` to about 1e-10.
+    """
+
+    def __init__(self, output: dict[str, Any]):
+        lo, hi = output.get("min", 0.0), output.get("max", 0.0)  # summarize keeps their signs exactly
+        self.one_sign = lo >= 0 or hi <= 0
+        self.total = self.abs_total = 0.0
+        self.parts: list[tuple[int, float, float]] = []  # per chunk: count, mean, centred sum of squares
+
+    def add(self, w: np.ndarray, dd: float, re: float, ee: float, spare: np.ndarray) -> None:
+        s = float(w.sum())
+        self.total += s
+        if self.one_sign:
+            self.abs_total += abs(s)  # sum |a| = |sum a| where no value has the other sign, to the last bit
+        else:
+            np.abs(w, out=spare)
+            self.abs_total += float(spare.sum())
+        mean = s / w.size
+        m2 = (dd + 2 * re + ee) - s * mean  # a.a with a = r + e, less n * mean^2
+        if not m2 * 1e6 >= dd + 2 * abs(re) + ee:  # cancellation (or NaN): sum the centred squares exactly
+            np.subtract(w, mean, out=spare)
+            m2 = _dot(spare, spare)
+        self.parts.append((w.size, mean, m2))
+
+    def result(self, n: int) -> dict[str, float] | None:
+        mean = self.total / n
+        m2 = sum(c + k * (m - mean) ** 2 for k, m, c in self.parts) if len(self.parts) > 1 else self.parts[0][2]
+        stats = {"abs_sum": self.abs_total, "mean": mean, "std": float(np.sqrt(m2 / n))}
+        if not all(np.isfinite(v) for v in stats.values()):
+            return None
+        return {name: summary._num(value) for name, value in stats.items()}
