@@ -112,9 +112,12 @@ class GoldenChecker:
                 array, dtype = to_array(output)
             except UnsupportedOutput as exc:
                 raise self._fail(result, f"{result.nodeid} [{name}]: {exc}") from None
-            # The hash only where something is recorded or a sample needs it: see summarize(). Else the sums
-            # too are left to the comparison's pass over the arrays (verdict.judge), or to with_stats below.
-            hashed = bool(self.settings.regen) or array.nbytes > self.settings.array_limit
+            # The hash only where something is recorded, or where a report keeps a sample of the output (runs
+            # compared later tell identical outputs by it); a check against a sample computes it only if the
+            # sample is unchanged (verdict.judge). The sums are left to the comparison's pass over the arrays,
+            # or to with_stats below.
+            sampled = array.nbytes > self.settings.array_limit
+            hashed = bool(self.settings.regen) or (sampled and bool(self.settings.report))
             result.summary = summarize(array, dtype, hashed, stats=hashed)
             if self.settings.report:
                 try:

@@ -14,7 +14,7 @@ import numpy as np
 from .convert import UnsupportedOutput
 from .differences import Differences
 from .results import LimitRow
-from .summary import abs_diff, with_stats
+from .summary import abs_diff, sha256, with_stats
 from .tolerance import Tolerance
 
 WORST = 3
@@ -219,6 +219,10 @@ def _judge(actual: Side, expected: Side, tol: Tolerance, same_environment: bool)
         v.limit = tol.linf_limit(0.0)
     _abs_sum_bound(v, got.get("abs_sum", 0.0), ref.get("abs_sum", 0.0), n, tol)
     if v.coverage == "sample" and linf is not None:
+        if linf == 0 and "hash" not in got and "hash" in ref and actual.index is None and actual.values is not None:
+            # Only an unchanged sample leaves bitwise equality open; then the hash of the whole output tells it.
+            got = v.summary = {**got, "hash": sha256(actual.values)}
+            v.bitwise = got["hash"] == ref["hash"]
         linf = _sample_bounds(v, got, ref, linf, tol)
     if tol.max_linf is not None and linf is not None:
         ok = linf <= tol.max_linf

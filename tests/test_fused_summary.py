@@ -129,3 +129,42 @@ def test_the_sums_come_from_the_comparison_pass_not_a_pass_of_their_own(chunk, m
     v = judge(Side(summarize(a, "float32", False, stats=False), a.reshape(-1)), golden, Tolerance(), False)
     assert v.summary is not None
     assert_same_summary(v.summary, want)
+
+
+def test_a_check_against_a_sample_hashes_only_when_the_sample_is_unchanged(inner, monkeypatch):
+    from pytest_repro import verdict
+    from pytest_repro.summary import sample_indices
+
+    hidden = min(set(range(5000)) - set(sample_indices(5000, 4096).tolist()))  # a position the sample lacks
+    inner.write(f"""
+import os
+import numpy as np
+
+def test_x(repro_golden):
+    out = np.linspace(0, 1, 5000, dtype=np.float32)
+    out += float(os.environ.get("REPRO_DELTA", "0"))
+    if os.environ.get("REPRO_HIDDEN"):
+        out[{hidden}] += 0.5
+    repro_golden.check(out, bitwise=not os.environ.get("REPRO_DELTA"))  # a drift on purpose: tolerances decide
+""")
+    inner.regen("--repro-array-limit=256")
+    assert inner.load()["checks"]["output"]["torch-cpu"]["kept"] == "sample of 4096"
+    hashed = []
+    real = summary_module.sha256
+
+    def counting(array):
+        hashed.append(array.size)
+        return real(array)
+
+    monkeypatch.setattr(summary_module, "sha256", counting)
+    monkeypatch.setattr(verdict, "sha256", counting)
+    inner.run("--repro-array-limit=256", delta=1e-4).assert_outcomes(passed=1)  # moved: not bitwise, no hash
+    assert hashed == []
+    inner.run("--repro-array-limit=256", "--repro-report=r.json").assert_outcomes(passed=1)
+    assert hashed == [5000]  # unchanged sample: the whole output's hash tells bitwise equality
+    assert json.loads((inner.path / "r.json").read_text())["results"][0]["bitwise"] is True
+    monkeypatch.setenv("REPRO_HIDDEN", "1")
+    result = inner.run("--repro-array-limit=256")
+    result.assert_outcomes(failed=1)  # the same machine: a bitwise change the sample can't see still fails
+    result.stdout.fnmatch_lines(["*bitwise change under an identical environment fingerprint*"])
+    result.stdout.no_fnmatch_line("*compared values outside*")  # the sample itself is unchanged
