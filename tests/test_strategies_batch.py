@@ -67,7 +67,8 @@ def test_seeds(seed_list):
 """
 
 
-def test_the_ci_profile_replays_the_same_examples_and_writes_no_database(pytester, monkeypatch):
+def examples_of_two_runs(pytester, monkeypatch, *args: str) -> list[list[str]]:
+    """The examples the user's property test drew in each of two sessions run with ``args``."""
     pytester.makeconftest(USER_CONFTEST)
     pytester.makepyfile(test_user=USER_TEST)
     runs = []
@@ -75,22 +76,19 @@ def test_the_ci_profile_replays_the_same_examples_and_writes_no_database(pyteste
         examples = pytester.path / f"examples{n}.txt"
         monkeypatch.setenv("EXAMPLES_FILE", str(examples))
         # A subprocess: the profile loaded by the option must not leak into this session's Hypothesis.
-        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--hypothesis-profile=repro-ci")
-        result.assert_outcomes(passed=1)
+        pytester.runpytest_subprocess("-p", "no:cacheprovider", *args).assert_outcomes(passed=1)
         runs.append(examples.read_text().splitlines())
+    return runs
+
+
+def test_the_ci_profile_replays_the_same_examples_and_writes_no_database(pytester, monkeypatch):
+    runs = examples_of_two_runs(pytester, monkeypatch, "--hypothesis-profile=repro-ci")
     assert runs[0] == runs[1] and len(set(runs[0])) > 10  # the same, many distinct examples
 
 
 def test_without_the_profile_examples_vary_between_runs(pytester, monkeypatch):
     # The control: Hypothesis' default draws new examples each run (and keeps a database).
-    pytester.makeconftest(USER_CONFTEST)
-    pytester.makepyfile(test_user=USER_TEST)
-    runs = []
-    for n in range(2):
-        examples = pytester.path / f"examples{n}.txt"
-        monkeypatch.setenv("EXAMPLES_FILE", str(examples))
-        pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
-        runs.append(examples.read_text().splitlines())
+    runs = examples_of_two_runs(pytester, monkeypatch)
     assert runs[0] != runs[1]
 
 
