@@ -188,9 +188,9 @@ def _judge(actual: Side, expected: Side, tol: Tolerance, same_environment: bool)
     shape = tuple(got["shape"])
     n = max(int(got["size"]), 1)
     linf: float | None = None
-    pending = "abs_sum" not in got and got.get("finite", True) and int(got["size"]) > 0 and actual.index is None
-    if pending and (aligned is None or aligned[2] is not None):  # no pass over the whole output below
-        got = v.summary = with_stats(got, actual.values) if actual.values is not None else got
+    whole = actual.values if actual.index is None else None  # the output itself, not a sample of it
+    if whole is not None and (aligned is None or aligned[2] is not None):  # no pass over the whole output below
+        got = with_stats(got, whole)
     if aligned is not None:
         a_values, e_values, index = aligned
         a_values, e_values = _checked(a_values), _checked(e_values)
@@ -199,10 +199,11 @@ def _judge(actual: Side, expected: Side, tol: Tolerance, same_environment: bool)
             v.reasons.append("the kept values hold NaN or Inf where the summaries say none")
             return v
         v.coverage = "full" if index is None else "sample"
+        fuse = whole is not None and index is None and "abs_sum" not in got  # the output's sums ride this pass
         fused = Differences(a_values, e_values, tol.atol, tol.rtol, scale_a, scale_e, WORST,
-                            output=got if pending and index is None else None)
-        if pending and index is None:
-            got = v.summary = with_stats(got, a_values, fused.output_stats)
+                            output=got if fuse else None)
+        if fuse:
+            got = with_stats(got, a_values, fused.output_stats)
         v.metrics = fused.metrics()
         linf = fused.linf
         bad = fused.bad
@@ -219,11 +220,13 @@ def _judge(actual: Side, expected: Side, tol: Tolerance, same_environment: bool)
         v.limit = tol.linf_limit(0.0)
     _abs_sum_bound(v, got.get("abs_sum", 0.0), ref.get("abs_sum", 0.0), n, tol)
     if v.coverage == "sample" and linf is not None:
-        if linf == 0 and "hash" not in got and "hash" in ref and actual.index is None and actual.values is not None:
+        if linf == 0 and "hash" not in got and "hash" in ref and whole is not None:
             # Only an unchanged sample leaves bitwise equality open; then the hash of the whole output tells it.
-            got = v.summary = {**got, "hash": sha256(actual.values)}
+            got = {**got, "hash": sha256(whole)}
             v.bitwise = got["hash"] == ref["hash"]
         linf = _sample_bounds(v, got, ref, linf, tol)
+    if got is not actual.summary:
+        v.summary = got
     if tol.max_linf is not None and linf is not None:
         ok = linf <= tol.max_linf
         v.limits.append(LimitRow("L_inf ceiling (max_linf)", linf, tol.max_linf, ok))
