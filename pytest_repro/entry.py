@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .summary import CORNER, sha256
+from .summary import CORNER, sha256, sum64
 
 
 class GoldenError(Exception):
@@ -32,6 +32,7 @@ class Malformed(Exception):
 
 HASH = re.compile(r"sha256:[0-9a-f]{64}")
 CRC = re.compile(r"crc32:[0-9a-f]{8}")
+SUM = re.compile(r"sum64:[0-9a-f]{16}")
 KEPT = re.compile(r"full|sample of ([1-9][0-9]{0,9})")
 # What convert.py lets a check record: numpy's names, and bfloat16 (kept as float32 values).
 DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -120,6 +121,10 @@ def read_entry(raw: Any) -> dict[str, Any]:
         if name in raw:
             _require(isinstance(raw[name], str) and CRC.fullmatch(raw[name]) is not None, name,
                      "crc32:<8 hex digits>", raw[name])
+    for name in ("array_sum64", "index_sum64"):
+        if name in raw:
+            _require(isinstance(raw[name], str) and SUM.fullmatch(raw[name]) is not None, name,
+                     "sum64:<16 hex digits>", raw[name])
     if "seed" in raw:
         seed = raw["seed"]
         _require(isinstance(seed, list) and all(_whole(s) and 0 <= s < 2**64 for s in seed), "seed",
@@ -148,9 +153,10 @@ def check_arrays(entry: dict[str, Any], values: np.ndarray, index: np.ndarray | 
                  crcs: dict[str, str] | None = None) -> None:
     """The arrays loaded for a valid ``entry`` hold what it says; else :class:`Malformed` (field ``array``).
 
-    ``crcs``: the CRC-32s of the file's members (``store.crcs``). An entry that records them is matched by
-    them alone (reading checked the bytes against them): no sha256 of the values on every load. Entries
-    written before they were recorded are checked by their sha256s, as they always were.
+    ``crcs``: the CRC-32s of the file's members, from its zip directory (``store.crcs``). An entry that
+    records them is matched by them: no sha256 of the values on every load. Its ``array_sum64`` (and
+    ``index_sum64``) then check the bytes loaded; an entry without them was read with the CRC-32s checked
+    against the bytes. Entries older than both are checked by their sha256s, as they always were.
     """
     summary = entry["summary"]
     name = entry["array"]
@@ -163,6 +169,10 @@ def check_arrays(entry: dict[str, Any], values: np.ndarray, index: np.ndarray | 
             raise Malformed("array", f"{name}: its sample positions do not match the entry's index_crc32")
     elif entry.get("array_hash") not in (None, sha256(values)):
         raise Malformed("array", f"{name} does not match its entry (an interrupted --repro-regen?)")
+    if "array_sum64" in entry:  # the store then read the bytes unchecked: these sums are their check
+        for field, array in (("array_sum64", values), ("index_sum64", index)):
+            if (array is not None or field in entry) and (array is None or sum64(array) != entry.get(field)):
+                raise Malformed("array", f"{name}: its bytes do not match the entry's {field} (a damaged file)")
     expected = "float32" if summary["dtype"] == "bfloat16" else summary["dtype"]
     if values.dtype.name != expected or not values.dtype.isnative:
         raise Malformed("array", f"{name} holds {values.dtype} values, the entry says {summary['dtype']}")
@@ -186,5 +196,6 @@ def check_arrays(entry: dict[str, Any], values: np.ndarray, index: np.ndarray | 
         if count and (positions[0] < 0 or positions[-1] >= summary["size"] or np.any(np.diff(positions) <= 0)):
             raise Malformed("array", f"{name}: its sample positions are not increasing positions in "
                                      f"[0, {summary['size']})")
-    if values.dtype.kind == "f" and not np.isfinite(values).all():
+    # min and max: NaN reaches both and an Inf one of them, with no temporary the size of the array
+    if values.dtype.kind == "f" and values.size and not (np.isfinite(values.min()) and np.isfinite(values.max())):
         raise Malformed("array", f"{name} holds NaN or Inf values")

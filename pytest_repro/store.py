@@ -21,7 +21,7 @@ from . import __version__
 from .entry import FIX, GoldenError, Malformed, check_arrays, read_entry
 from .files import WriteError, atomic_write, locked, sweep, sweep_once, write_files
 from .identity import BackendKey, array_name
-from .summary import sha256
+from .summary import sha256, sum64
 
 __all__ = ["FORMAT", "GoldenError", "GoldenFile", "WriteError", "atomic_write", "load_arrays", "locked",
            "save_arrays", "sweep", "sweep_once"]
@@ -34,7 +34,7 @@ def npz_bytes(values: np.ndarray, index: np.ndarray | None, compress: bool = Fal
 
     Stored, not compressed: model outputs are noise-like floats that zlib shrinks by a few percent, at
     ~10x the time to load and ~100x to write (benchmarks/README). Each member still carries its CRC-32,
-    which reading checks.
+    for zip tools and older readers; this version checks the cheaper sum64 its entry records.
     """
     buffer = io.BytesIO()
     save = np.savez_compressed if compress else np.savez
@@ -69,8 +69,11 @@ def load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return values, index
 
 
-def _read(path: Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, str]]:
-    """The arrays and their members' CRC-32s; reading a member to its end checks its bytes against its CRC."""
+def _read(path: Path, crc: bool = True) -> tuple[np.ndarray, np.ndarray | None, dict[str, str]]:
+    """The arrays and their members' CRC-32s (from the zip directory).
+
+    ``crc``: check each member's bytes against its CRC-32 too. A golden entry that records sum64s leaves
+    it to them (``entry.check_arrays``): same guard, a twentieth of the time."""
     try:
         # Our own file handle: np.load leaks its own when the zip is corrupt.
         with open(path, "rb") as f:
@@ -78,8 +81,8 @@ def _read(path: Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, str]]:
                 infos = {info.filename: info for info in zf.infolist()}
                 if set(infos) <= {"values.npy", "index.npy"} and all(
                         i.compress_type == zipfile.ZIP_STORED for i in infos.values()):
-                    values = _stored_member(f, infos["values.npy"])
-                    index = _stored_member(f, infos["index.npy"]) if "index.npy" in infos else None
+                    values = _stored_member(f, infos["values.npy"], crc)
+                    index = _stored_member(f, infos["index.npy"], crc) if "index.npy" in infos else None
                     return values, index, _crc_table(zf)
             f.seek(0)
             with np.load(f, allow_pickle=False) as npz:  # compressed (older goldens, reports) or unexpected
@@ -90,9 +93,9 @@ def _read(path: Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, str]]:
         raise GoldenError(f"{path}: unreadable array file ({exc}).") from None
 
 
-def _stored_member(f: Any, info: zipfile.ZipInfo) -> np.ndarray:
-    """An uncompressed ``.npy`` member read straight into its array: one read and one CRC-32 over the bytes,
-    where zipfile and np.load read it in pieces and copy them (half the cost of a check of 3 MB)."""
+def _stored_member(f: Any, info: zipfile.ZipInfo, crc: bool) -> np.ndarray:
+    """An uncompressed ``.npy`` member read straight into its array (and its bytes checked against the
+    member's CRC-32, where ``crc``), where zipfile and np.load read it in pieces and copy them."""
     f.seek(info.header_offset)
     local = f.read(30)
     if len(local) != 30 or local[:4] != b"PK\x03\x04":
@@ -114,10 +117,10 @@ def _stored_member(f: Any, info: zipfile.ZipInfo) -> np.ndarray:
     if header_len + data.nbytes != info.file_size or (data.nbytes and f.readinto(data) != data.nbytes):
         raise EOFError(f"{info.filename}: {info.file_size} bytes in the archive, the array needs "
                        f"{header_len + data.nbytes}")
-    f.seek(start)
-    crc = zlib.crc32(f.read(header_len))
-    if zlib.crc32(data, crc) != info.CRC:
-        raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
+    if crc:
+        f.seek(start)
+        if zlib.crc32(data, zlib.crc32(f.read(header_len))) != info.CRC:
+            raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
     return array
 
 
@@ -205,7 +208,7 @@ class GoldenFile:
         if entry is None:
             raise self._error(check, backend, "", "no such entry")
         try:
-            values, index, stored = _read(self.path.with_name(entry["array"]))
+            values, index, stored = _read(self.path.with_name(entry["array"]), crc="array_sum64" not in entry)
         except GoldenError as exc:
             raise self._error(check, backend, "array", str(exc).rstrip(".")) from None
         try:
@@ -223,14 +226,14 @@ class GoldenFile:
         """
         array_path = self.array_path(check, backend)
         data_bytes = npz_bytes(values, index)
-        # The members' CRC-32s tie the array file to this entry at no cost when read (entry.check_arrays);
-        # the sha256s are for older readers, which check only those.
-        # A whole array's hash is its summary's, computed once already (values are the output's own bytes).
+        # The members' CRC-32s tie the array file to this entry at no cost when read (from the zip's
+        # directory), and the sum64s check its bytes (entry.check_arrays); the sha256s are for older
+        # readers, which check only those. A whole array's hash is its summary's, computed once already.
         whole = index is None and isinstance(entry.get("summary"), dict) and entry["summary"].get("hash")
-        entry = {**entry, "array": array_path.name, "array_hash": whole or sha256(values), **{
-            f"{name}_crc32": crc for name, crc in crcs(data_bytes).items()}}
+        entry = {**entry, "array": array_path.name, "array_hash": whole or sha256(values),
+                 "array_sum64": sum64(values), **{f"{name}_crc32": crc for name, crc in crcs(data_bytes).items()}}
         if index is not None:  # the positions too: a tampered index would compare the wrong values
-            entry["index_hash"] = sha256(index)
+            entry.update(index_hash=sha256(index), index_sum64=sum64(index))
         try:
             read_entry(entry)  # what is written must read back
         except Malformed as exc:
