@@ -50,7 +50,13 @@ class Differences:
         self.output_stats: dict[str, float] | None = None
         # The output's sums ride along only where the pass runs plain, over the whole output.
         self._stats = _OutputStats(output) if output is not None and self.plain and a.size else None
-        self._bufs = [np.empty(min(a.size, summary.CHUNK)) for _ in range(5 if self._stats else 4)]
+        with summary.scratch(5 if self._stats else 4, min(a.size, summary.CHUNK)) as self._bufs:
+            self._pass(atol, rtol, worst)
+        self.a = self.e = None  # type: ignore[assignment]  # keep no reference to the arrays
+        self._bufs = []
+
+    def _pass(self, atol: float, rtol: float, worst: int) -> None:
+        a = self.a
         for start in summary.chunks(a.size):
             self._chunk(start, atol, rtol, worst)
         if self.plain and self.scale_a and self.scale_e:
@@ -65,7 +71,6 @@ class Differences:
                 self.dd += _dot(t, t)
         if self._stats is not None:
             self.output_stats = self._stats.result(self.n)
-        self.a = self.e = None  # type: ignore[assignment]  # keep no reference to the arrays
 
     def _diff(self, start: int) -> list[np.ndarray]:
         """The chunk's values in float64 (views where they are float64 already), |a - e|, and a spare buffer."""

@@ -181,3 +181,27 @@ def test_stored_arrays_read_back_exactly_and_a_flipped_byte_is_caught(tmp_path, 
     (tmp_path / "a.npz").write_bytes(bytes(raw))
     with pytest.raises(GoldenError, match="Bad CRC-32"):
         load_arrays(tmp_path / "a.npz")
+
+
+# ---- chunk buffers kept between checks ----
+
+def test_chunk_buffers_are_reused_by_the_next_check_and_hold_nothing_of_it(monkeypatch):
+    monkeypatch.setattr(summary_module, "_SPARE", [])
+    values = np.random.default_rng(3).random(3000).astype(np.float32)
+    first = summarize(values, "float32")
+    kept = list(summary_module._SPARE)
+    assert len(kept) == 2  # the two buffers _stats used, back in the pool
+    other = np.full(3000, 7.0, np.float32)
+    assert summarize(other, "float32")["mean"] == 7.0
+    assert {id(b) for b in summary_module._SPARE} == {id(b) for b in kept}  # the same buffers, not new ones
+    assert summarize(values, "float32") == first  # nothing of the other output leaks into this one
+
+
+def test_buffers_in_use_are_never_handed_out_twice_and_the_pool_stays_small(monkeypatch):
+    monkeypatch.setattr(summary_module, "_SPARE", [])
+    with summary_module.scratch(3, 10) as outer:
+        with summary_module.scratch(4, 10) as inner:
+            assert len({b.__array_interface__["data"][0] for b in outer + inner}) == 7
+    assert len(summary_module._SPARE) == summary_module._KEEP
+    with summary_module.scratch(1, summary_module.CHUNK + 5) as (big,):  # larger than any kept buffer
+        assert big.size == summary_module.CHUNK + 5
