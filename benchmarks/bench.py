@@ -3,6 +3,7 @@
 Run:  python benchmarks/bench.py            (the table, ~1-2 min on 2 cores)
       python benchmarks/bench.py --smoke    (tiny sizes, a few seconds: what CI runs)
       python benchmarks/bench.py --big      (adds 16x1024x1024x3, 200 MB, and its peak memory)
+      python benchmarks/bench.py --steady-memory   (no page faults on either side: the arithmetic alone)
 
 The last row, where diffusers is installed, is what ``repro_pipelines`` saves (benchmarks/pipeline_cache.py).
 
@@ -257,7 +258,15 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one round: a CI smoke test")
     parser.add_argument("--big", action="store_true", help="add the 200 MB check and its peak memory")
     parser.add_argument("--json", type=Path, help="also write the lines as JSON here")
+    parser.add_argument("--steady-memory", action="store_true",
+                        help="pin glibc's allocator (no fresh pages to fault in): arithmetic only, both sides")
     args = parser.parse_args()
+    if args.steady_memory and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        # Whether a 3 MB array lands in fresh, unfaulted pages depends on what was freed before (glibc moves
+        # its mmap threshold as it goes): the numpy floor of a 3 MB check reads 0.7-3 ms by that alone.
+        # Every allocation from the heap and no trimming keeps pages mapped; glibc reads these at start.
+        os.environ.update(MALLOC_MMAP_THRESHOLD_=str(2**30), MALLOC_TRIM_THRESHOLD_=str(2**31))
+        os.execv(sys.executable, [sys.executable, *sys.argv])
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     if args.smoke:
         lines = bench_checks([(1, 8, 8, 3)], 3) + [bench_regen((1, 8, 8, 3), 2), bench_session(5, 1),
