@@ -44,7 +44,10 @@ def cause(exc: OSError) -> str:
     return f"{text}: {hint}" if hint else text
 
 
-def _prepare(path: Path, data: bytes) -> str:
+Data = bytes | Sequence[bytes | memoryview]  # a file's bytes, or its parts in order (npz.py: no joined copy)
+
+
+def _prepare(path: Path, data: Data) -> str:
     """``data`` in a flushed temporary beside ``path``; returns its name."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-{_HOST}.", suffix=".tmp")
     try:
@@ -54,7 +57,8 @@ def _prepare(path: Path, data: bytes) -> str:
         os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             fd = -1
-            f.write(data)
+            for part in [data] if isinstance(data, bytes) else data:
+                f.write(part)
             f.flush()
             os.fsync(f.fileno())
     except BaseException:
@@ -66,7 +70,7 @@ def _prepare(path: Path, data: bytes) -> str:
     return tmp
 
 
-def write_files(files: Sequence[tuple[Path, bytes]]) -> None:
+def write_files(files: Sequence[tuple[Path, Data]]) -> None:
     """Write every file, or none where one can't be written: every temporary first, then the renames.
 
     A full disk, a file-size limit or a read-only folder fails while the temporaries are written, so the

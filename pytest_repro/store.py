@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from . import __version__, npz
 from .entry import FIX, GoldenError, Malformed, check_arrays, read_entry
 from .files import WriteError, atomic_write, locked, sweep, sweep_once, write_files
 from .identity import BackendKey, array_name
@@ -29,32 +29,28 @@ __all__ = ["FORMAT", "GoldenError", "GoldenFile", "WriteError", "atomic_write", 
 FORMAT = 1
 
 
-def npz_bytes(values: np.ndarray, index: np.ndarray | None, compress: bool = False) -> bytes:
-    """Kept values (and, for a sample, their flat indices) as the bytes of an ``.npz``.
+def npz_parts(values: np.ndarray, index: np.ndarray | None, compress: bool = False) -> tuple[list[Any], dict[str, str]]:
+    """Kept values (and, for a sample, their flat indices) as the parts of an ``.npz``, and its members'
+    CRC-32s by entry field name (``array``, ``index``).
 
     Stored, not compressed: model outputs are noise-like floats that zlib shrinks by a few percent, at
-    ~10x the time to load and ~100x to write (benchmarks/README). Each member still carries its CRC-32,
-    for zip tools and older readers; this version checks the cheaper sum64 its entry records.
+    ~10x the time to load and ~100x to write (README, Performance), and written from the arrays' own
+    memory (``npz.py``). The CRC-32s are for zip tools and older readers; this version checks the
+    cheaper sum64 the entry records.
     """
-    buffer = io.BytesIO()
-    save = np.savez_compressed if compress else np.savez
-    if index is None:
-        save(buffer, values=values)
-    else:
-        save(buffer, values=values, index=index)
-    return buffer.getvalue()
+    members = {"values": values} if index is None else {"values": values, "index": index}
+    if compress:  # only to measure the difference
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, allow_pickle=False, **members)
+        with zipfile.ZipFile(buffer) as zf:
+            return [buffer.getvalue()], _crc_table(zf)
+    parts, crcs = npz.stored(members)
+    return parts, {("array" if name == "values" else name): f"crc32:{crc:08x}" for name, crc in crcs.items()}
 
 
 def save_arrays(path: Path, values: np.ndarray, index: np.ndarray | None, compress: bool = False) -> None:
     """Write what :func:`load_arrays` reads, atomically."""
-    atomic_write(path, npz_bytes(values, index, compress))
-
-
-def crcs(data: bytes | Path | io.BytesIO) -> dict[str, str]:
-    """The CRC-32 of each member of an ``.npz`` (``values``, ``index``), from its zip directory: no data read."""
-    source = io.BytesIO(data) if isinstance(data, bytes) else data
-    with zipfile.ZipFile(source) as zf:
-        return _crc_table(zf)
+    write_files([(path, npz_parts(values, index, compress)[0])])
 
 
 def _crc_table(zf: zipfile.ZipFile) -> dict[str, str]:
@@ -225,13 +221,13 @@ class GoldenFile:
         leaves both old files as they were. Other entries are kept as they are, even malformed ones.
         """
         array_path = self.array_path(check, backend)
-        data_bytes = npz_bytes(values, index)
+        parts, crcs = npz_parts(values, index)
         # The members' CRC-32s tie the array file to this entry at no cost when read (from the zip's
         # directory), and the sum64s check its bytes (entry.check_arrays); the sha256s are for older
         # readers, which check only those. A whole array's hash is its summary's, computed once already.
         whole = index is None and isinstance(entry.get("summary"), dict) and entry["summary"].get("hash")
         entry = {**entry, "array": array_path.name, "array_hash": whole or sha256(values),
-                 "array_sum64": sum64(values), **{f"{name}_crc32": crc for name, crc in crcs(data_bytes).items()}}
+                 "array_sum64": sum64(values), **{f"{name}_crc32": crc for name, crc in crcs.items()}}
         if index is not None:  # the positions too: a tampered index would compare the wrong values
             entry.update(index_hash=sha256(index), index_sum64=sum64(index))
         try:
@@ -247,6 +243,6 @@ class GoldenFile:
         except (RecursionError, ValueError, TypeError) as exc:
             raise GoldenError(f"{self.path}: another entry can't be written back ({type(exc).__name__}); "
                               f"{FIX}") from None
-        write_files([(array_path, data_bytes), (self.path, text.encode("utf-8"))])
+        write_files([(array_path, parts), (self.path, text.encode("utf-8"))])
         self.data = data
         return [array_path, self.path]
