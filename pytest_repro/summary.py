@@ -146,7 +146,9 @@ def _stats_into(flat: np.ndarray, wide: np.ndarray, work: np.ndarray) -> dict[st
     n = flat.size
     total = abs_total = 0.0
     parts: list[tuple[int, float, float]] = []  # per chunk: count, mean, centred sum of squares
-    lows, highs = [], []
+    # min/max in the output's own dtype: the float64 conversion is exact and keeps the order
+    lo, hi = flat.min(), flat.max()
+    one_sign = bool(lo >= 0 or hi <= 0)  # False for NaN: the |a| pass below then carries it into the abs-sum
     with np.errstate(over="ignore", invalid="ignore"):
         for start in chunks(n):
             part = flat[start:start + CHUNK]
@@ -154,15 +156,15 @@ def _stats_into(flat: np.ndarray, wide: np.ndarray, work: np.ndarray) -> dict[st
             w[...] = part
             s = float(w.sum())
             total += s
-            np.abs(w, out=t)
-            abs_total += float(t.sum())
+            if one_sign:  # sum |a| = |sum a| where no value has the other sign, to the last bit
+                abs_total += abs(s)
+            else:
+                np.abs(w, out=t)
+                abs_total += float(t.sum())
             mean = s / part.size
             np.subtract(w, mean, out=t)
             np.multiply(t, t, out=t)
             parts.append((part.size, mean, float(t.sum())))
-            # min/max in the output's own dtype: the float64 conversion is exact and keeps the order
-            lows.append(part.min())
-            highs.append(part.max())
         if not np.isfinite(abs_total):
             # NaN or Inf propagate into the abs-sum; a finite output only gets here near float64's limit
             if flat.dtype.kind == "f" and any(_non_finite(flat)):
@@ -171,7 +173,7 @@ def _stats_into(flat: np.ndarray, wide: np.ndarray, work: np.ndarray) -> dict[st
         mean = total / n
         m2 = sum(c + k * (m - mean) ** 2 for k, m, c in parts) if len(parts) > 1 else parts[0][2]
         stats = {"abs_sum": abs_total, "mean": mean, "std": np.sqrt(m2 / n),
-                 "min": float(min(lows)), "max": float(max(highs))}
+                 "min": float(lo), "max": float(hi)}
         if not all(np.isfinite(v) for v in stats.values()):
             return _scaled_stats(flat)
     return {name: _num(value) for name, value in stats.items()}
