@@ -83,3 +83,38 @@ def test_no_copy_of_a_contiguous_array_is_made():
     array = ARRAYS["float32 image"]
     _, data = npz.npy(array)
     assert np.shares_memory(np.frombuffer(data, np.uint8), array)
+
+
+def test_np_saves_headers_are_read_without_numpys_literal_parser(tmp_path, monkeypatch):
+    from pytest_repro import store
+
+    def no_literal_parse(*args, **kwargs):
+        raise AssertionError("numpy's header reader used for a header np.save wrote")
+
+    monkeypatch.setattr(np.lib.format, "read_array_header_1_0", no_literal_parse)
+    for name, array in ARRAYS.items():
+        path = tmp_path / f"{len(name)}.npz"
+        save_arrays(path, array, np.arange(3))
+        values, index, _ = store._read(path)
+        assert np.array_equal(values, array) and values.dtype == array.dtype and values.shape == array.shape, name
+        assert np.array_equal(index, np.arange(3))
+
+
+def test_an_unusual_header_goes_to_numpys_reader_and_a_lying_one_is_an_error(tmp_path):
+    from pytest_repro import store
+    from pytest_repro.store import GoldenError
+
+    path = tmp_path / "odd.npz"
+    array = np.arange(6, dtype=np.float32)
+    with zipfile.ZipFile(path, "w") as zf:  # same array, header keys in another order and spacing
+        header = b"{'shape': (6,), 'fortran_order': False, 'descr': '<f4'}"
+        header += b" " * (-(len(header) + 11) % 64) + b"\n"
+        zf.writestr("values.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + array.tobytes())
+    values, _, _ = store._read(path)
+    assert np.array_equal(values, array)
+    with zipfile.ZipFile(path, "w") as zf:  # a header claiming 10**15 values: refused before allocating
+        header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000000000,), }"
+        header += b" " * (-(len(header) + 11) % 64) + b"\n"
+        zf.writestr("values.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + array.tobytes())
+    with pytest.raises(GoldenError, match="the array needs 4000000000000"):
+        store._read(path)
