@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .summary import CORNER, sha256, sum64
+from .summary import CORNER, sha256
 
 
 class GoldenError(Exception):
@@ -153,10 +153,9 @@ def check_arrays(entry: dict[str, Any], values: np.ndarray, index: np.ndarray | 
                  crcs: dict[str, str] | None = None) -> None:
     """The arrays loaded for a valid ``entry`` hold what it says; else :class:`Malformed` (field ``array``).
 
-    ``crcs``: the CRC-32s of the file's members, from its zip directory (``store.crcs``). An entry that
-    records them is matched by them: no sha256 of the values on every load. Its ``array_sum64`` (and
-    ``index_sum64``) then check the bytes loaded; an entry without them was read with the CRC-32s checked
-    against the bytes. Entries older than both are checked by their sha256s, as they always were.
+    ``crcs``: the CRC-32s of the file's members, from its zip directory (``store._read``, which checked
+    the bytes by the entry's sum64s or by these). An entry that records them is matched by them: no
+    sha256 of the values on every load. Entries older than them are checked by their sha256s.
     """
     summary = entry["summary"]
     name = entry["array"]
@@ -169,10 +168,6 @@ def check_arrays(entry: dict[str, Any], values: np.ndarray, index: np.ndarray | 
             raise Malformed("array", f"{name}: its sample positions do not match the entry's index_crc32")
     elif entry.get("array_hash") not in (None, sha256(values)):
         raise Malformed("array", f"{name} does not match its entry (an interrupted --repro-regen?)")
-    if "array_sum64" in entry:  # the store then read the bytes unchecked: these sums are their check
-        for field, array in (("array_sum64", values), ("index_sum64", index)):
-            if (array is not None or field in entry) and (array is None or sum64(array) != entry.get(field)):
-                raise Malformed("array", f"{name}: its bytes do not match the entry's {field} (a damaged file)")
     expected = "float32" if summary["dtype"] == "bfloat16" else summary["dtype"]
     if values.dtype.name != expected or not values.dtype.isnative:
         raise Malformed("array", f"{name} holds {values.dtype} values, the entry says {summary['dtype']}")

@@ -23,7 +23,7 @@ from . import __version__, npz
 from .entry import FIX, GoldenError, Malformed, check_arrays, read_entry
 from .files import WriteError, atomic_write, locked, sweep, sweep_once, write_files
 from .identity import BackendKey, array_name
-from .summary import sha256, sum64
+from .summary import sha256
 
 __all__ = ["FORMAT", "GoldenError", "GoldenFile", "WriteError", "atomic_write", "load_arrays", "locked",
            "save_arrays", "sweep", "sweep_once"]
@@ -31,9 +31,10 @@ __all__ = ["FORMAT", "GoldenError", "GoldenFile", "WriteError", "atomic_write", 
 FORMAT = 1
 
 
-def npz_parts(values: np.ndarray, index: np.ndarray | None, compress: bool = False) -> tuple[list[Any], dict[str, str]]:
-    """Kept values (and, for a sample, their flat indices) as the parts of an ``.npz``, and its members'
-    CRC-32s by entry field name (``array``, ``index``).
+def npz_parts(values: np.ndarray, index: np.ndarray | None,
+              compress: bool = False) -> tuple[list[Any], dict[str, str]]:
+    """Kept values (and, for a sample, their flat indices) as the parts of an ``.npz``, and the entry
+    fields that check them: ``array_crc32``, ``array_sum64`` (and ``index_...`` for a sample).
 
     Stored, not compressed: model outputs are noise-like floats that zlib shrinks by a few percent, at
     ~10x the time to load and ~100x to write (README, Performance), and written from the arrays' own
@@ -45,9 +46,13 @@ def npz_parts(values: np.ndarray, index: np.ndarray | None, compress: bool = Fal
         buffer = io.BytesIO()
         np.savez_compressed(buffer, allow_pickle=False, **members)
         with zipfile.ZipFile(buffer) as zf:
-            return [buffer.getvalue()], _crc_table(zf)
-    parts, crcs = npz.stored(members)
-    return parts, {("array" if name == "values" else name): f"crc32:{crc:08x}" for name, crc in crcs.items()}
+            return [buffer.getvalue()], {f"{name}_crc32": crc for name, crc in _crc_table(zf).items()}
+    parts, crcs, sums = npz.stored(members)
+    fields = {f"{_FIELD[name]}_crc32": f"crc32:{crc:08x}" for name, crc in crcs.items()}
+    return parts, {**fields, **{f"{_FIELD[name]}_sum64": value for name, value in sums.items()}}
+
+
+_FIELD = {"values": "array", "index": "index"}  # a member's name in the entry's fields
 
 
 def save_arrays(path: Path, values: np.ndarray, index: np.ndarray | None, compress: bool = False) -> None:
@@ -67,11 +72,11 @@ def load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return values, index
 
 
-def _read(path: Path, crc: bool = True) -> tuple[np.ndarray, np.ndarray | None, dict[str, str]]:
-    """The arrays and their members' CRC-32s (from the zip directory).
+def _read(path: Path, sums: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray | None, dict[str, str]]:
+    """The arrays and their members' CRC-32s (from the zip directory), each member's bytes checked.
 
-    ``crc``: check each member's bytes against its CRC-32 too. A golden entry that records sum64s leaves
-    it to them (``entry.check_arrays``): same guard, a twentieth of the time."""
+    ``sums``: the sum64 an entry records for each member (``values``, ``index``), which then checks its
+    bytes (``npz.sum64``: a twentieth of a CRC-32's time). A member with none is checked by its CRC-32."""
     try:
         # Our own file handle: np.load leaks its own when the zip is corrupt.
         with open(path, "rb") as f:
@@ -79,8 +84,10 @@ def _read(path: Path, crc: bool = True) -> tuple[np.ndarray, np.ndarray | None, 
                 infos = {info.filename: info for info in zf.infolist()}
                 if set(infos) <= {"values.npy", "index.npy"} and all(
                         i.compress_type == zipfile.ZIP_STORED for i in infos.values()):
-                    values = _stored_member(f, infos["values.npy"], crc)
-                    index = _stored_member(f, infos["index.npy"], crc) if "index.npy" in infos else None
+                    expected = sums or {}
+                    values = _stored_member(f, infos["values.npy"], expected.get("values"))
+                    index = (_stored_member(f, infos["index.npy"], expected.get("index"))
+                             if "index.npy" in infos else None)
                     return values, index, _crc_table(zf)
             f.seek(0)
             with np.load(f, allow_pickle=False) as npz:  # compressed (older goldens, reports) or unexpected
@@ -105,9 +112,12 @@ def _npy_header(f: Any, start: int, name: str) -> tuple[tuple[int, ...], bool, n
     if magic == b"\x93NUMPY\x01\x00":
         header = f.read(int.from_bytes(f.read(2), "little"))
         match = _HEADER.fullmatch(header)
-        if match is not None:
-            shape = tuple(int(n) for n in match[3].split(b",") if n.strip())
-            return shape, match[2] == b"True", np.dtype(match[1].decode("ascii"))
+        try:
+            dtype = np.dtype(match[1].decode("ascii")) if match is not None else None
+        except TypeError:  # a descr no dtype has ('<b2'): numpy's reader below says so
+            dtype = None
+        if match is not None and dtype is not None:
+            return tuple(int(n) for n in match[3].split(b",") if n.strip()), match[2] == b"True", dtype
     f.seek(start)
     version = np.lib.format.read_magic(f)
     if version not in ((1, 0), (2, 0)):  # what np.savez writes; 3.0 only for field names outside latin-1
@@ -116,9 +126,9 @@ def _npy_header(f: Any, start: int, name: str) -> tuple[tuple[int, ...], bool, n
     return read_header(f)
 
 
-def _stored_member(f: Any, info: zipfile.ZipInfo, crc: bool) -> np.ndarray:
-    """An uncompressed ``.npy`` member read straight into its array (and its bytes checked against the
-    member's CRC-32, where ``crc``), where zipfile and np.load read it in pieces and copy them."""
+def _stored_member(f: Any, info: zipfile.ZipInfo, sum64: str | None) -> np.ndarray:
+    """An uncompressed ``.npy`` member read straight into its array, where zipfile and np.load read it in
+    pieces and copy them; its bytes, header included, checked against ``sum64`` or else its CRC-32."""
     f.seek(info.header_offset)
     local = f.read(30)
     if len(local) != 30 or local[:4] != b"PK\x03\x04":
@@ -138,11 +148,26 @@ def _stored_member(f: Any, info: zipfile.ZipInfo, crc: bool) -> np.ndarray:
     data = memoryview(flat).cast("B") if array.size else memoryview(b"")
     if data.nbytes and f.readinto(data) != data.nbytes:
         raise EOFError(f"{info.filename}: the archive ends inside the array")
-    if crc:
-        f.seek(start)
-        if zlib.crc32(data, zlib.crc32(f.read(header_len))) != info.CRC:
-            raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
+    f.seek(start)
+    header = f.read(header_len)
+    if sum64 is not None:
+        if npz.sum64(header, data) != sum64:
+            raise zipfile.BadZipFile(_unlike(info, zlib.crc32(data, zlib.crc32(header)) == info.CRC))
+    elif zlib.crc32(data, zlib.crc32(header)) != info.CRC:
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
     return array
+
+
+def _unlike(info: zipfile.ZipInfo, whole: bool) -> str:
+    """What a member whose sum64 differs from its entry's is: a sound file of another write (its bytes
+    match its own CRC-32), or a damaged one. Only a failed check pays for the CRC-32 that tells them."""
+    index = info.filename == "index.npy"
+    if not whole:
+        return (f"{info.filename}: its bytes match neither the entry's {'index' if index else 'array'}_sum64 "
+                "nor the archive's CRC-32 (a damaged file)")
+    if index:
+        return f"{info.filename}: its sample positions do not match the entry's index_sum64"
+    return f"{info.filename} does not match its entry (an interrupted --repro-regen?)"
 
 
 class GoldenFile:
@@ -229,7 +254,8 @@ class GoldenFile:
         if entry is None:
             raise self._error(check, backend, "", "no such entry")
         try:
-            values, index, stored = _read(self.path.with_name(entry["array"]), crc="array_sum64" not in entry)
+            sums = {"values": entry.get("array_sum64"), "index": entry.get("index_sum64")}
+            values, index, stored = _read(self.path.with_name(entry["array"]), sums)
         except GoldenError as exc:
             raise self._error(check, backend, "array", str(exc).rstrip(".")) from None
         try:
@@ -246,15 +272,14 @@ class GoldenFile:
         leaves both old files as they were. Other entries are kept as they are, even malformed ones.
         """
         array_path = self.array_path(check, backend)
-        parts, crcs = npz_parts(values, index)
+        parts, checks = npz_parts(values, index)
         # The members' CRC-32s tie the array file to this entry at no cost when read (from the zip's
-        # directory), and the sum64s check its bytes (entry.check_arrays); the sha256s are for older
-        # readers, which check only those. A whole array's hash is its summary's, computed once already.
+        # directory), and the sum64s check its bytes (_read); the sha256s are for older readers, which
+        # check only those. A whole array's hash is its summary's, computed once already.
         whole = index is None and isinstance(entry.get("summary"), dict) and entry["summary"].get("hash")
-        entry = {**entry, "array": array_path.name, "array_hash": whole or sha256(values),
-                 "array_sum64": sum64(values), **{f"{name}_crc32": crc for name, crc in crcs.items()}}
+        entry = {**entry, "array": array_path.name, "array_hash": whole or sha256(values), **checks}
         if index is not None:  # the positions too: a tampered index would compare the wrong values
-            entry.update(index_hash=sha256(index), index_sum64=sum64(index))
+            entry["index_hash"] = sha256(index)
         try:
             read_entry(entry)  # what is written must read back
         except Malformed as exc:

@@ -85,9 +85,7 @@ def test_corrupt_npz_is_a_golden_error(tmp_path, case):
     values = np.arange(1000.0)
     (array_path,) = golden.set_entry("output", "torch-cpu", new_entry(values), values, None)[:1]
     array_path.write_bytes(corrupt(array_path.read_bytes())[case])
-    # a flipped byte inside the data is the entry's sum64 to tell; the rest the reader (tests/test_golden_checksum.py)
-    said = f"{re.escape(str(array_path))}: unreadable|{re.escape(array_path.name)}: its bytes do not match"
-    with pytest.raises(GoldenError, match=f"field 'array': ({said})"):
+    with pytest.raises(GoldenError, match=f"field 'array': {re.escape(str(array_path))}: (unreadable|.*does not)"):
         golden.load_array("output", "torch-cpu")
 
 

@@ -1,4 +1,4 @@
-"""The sum64 of a golden's arrays: what a load checks the bytes by, in place of each member's CRC-32."""
+"""The sum64 of a golden's array members: what a load checks their bytes by, in place of the CRC-32s."""
 
 from __future__ import annotations
 
@@ -11,17 +11,20 @@ import numpy as np
 import pytest
 from golden_entries import new_entry
 
-from pytest_repro import store
+from pytest_repro import npz, store
 from pytest_repro.store import GoldenError, GoldenFile
-from pytest_repro.summary import sample_indices, sum64
+from pytest_repro.summary import sample_indices
+
+
+def sum64(array: np.ndarray) -> str:
+    return npz.sum64(*npz.npy(array))
 
 
 def stored_bytes(array: np.ndarray) -> bytes:
-    """The data bytes of the .npy np.save writes for ``array``: what sum64 must sum."""
+    """The .npy np.save writes for ``array``, header and data: what sum64 must sum."""
     buffer = io.BytesIO()
     np.save(buffer, array)
-    raw = buffer.getvalue()
-    return raw[len(raw) - array.nbytes:]
+    return buffer.getvalue()
 
 
 def reference_sum(data: bytes) -> int:
@@ -46,11 +49,16 @@ def test_sum64_sums_the_bytes_an_npy_stores(name):
     assert sum64(array) == f"sum64:{reference_sum(stored_bytes(array)):016x}"
 
 
+def test_a_header_that_ends_off_a_word_is_summed_joined_to_its_data():
+    header, data = b"abc", np.arange(5, dtype=np.uint8).data
+    assert npz.sum64(header, data) == f"sum64:{reference_sum(header + bytes(data)):016x}"
+
+
 def test_sum64_tells_a_flipped_bit_anywhere():
     values = np.random.default_rng(0).random(1001).astype(np.float32)
     clean = sum64(values)
     raw = values.view(np.uint8)
-    for position in (0, 7, 8, 2001, raw.size - 1):
+    for position in (0, 7, 8, 2001, raw.size - 1):  # in the data; the header's bytes are summed alike
         for bit in (0, 7):
             raw[position] ^= 1 << bit
             assert sum64(values) != clean, (position, bit)
@@ -79,6 +87,7 @@ def test_a_golden_records_sum64s_and_a_load_checks_them_not_the_crc(tmp_path, mo
     golden = write(tmp_path, values)
     entry = json.loads(golden.path.read_text())["checks"]["output"]["torch-cpu"]
     assert entry["array_sum64"] == sum64(values) and entry["array_crc32"].startswith("crc32:")
+    assert entry["array_sum64"] == f"sum64:{reference_sum(stored_bytes(values)):016x}"
 
     def no_crc(*args):
         raise AssertionError("the bytes' CRC-32 computed for an entry that records a sum64")
@@ -86,9 +95,31 @@ def test_a_golden_records_sum64s_and_a_load_checks_them_not_the_crc(tmp_path, mo
     monkeypatch.setattr(store.zlib, "crc32", no_crc)
     loaded, _ = GoldenFile.load(golden.path, "t.py::test").load_array("output", "torch-cpu")
     assert np.array_equal(loaded, values)
+    monkeypatch.undo()  # a failed check computes the CRC-32, to tell damage from another write's file
     flip_data_byte(golden.array_path("output", "torch-cpu"), values.nbytes)
-    with pytest.raises(GoldenError, match=r"field 'array': t\.output\.torch-cpu\.npz: its bytes do not match "
-                                          r"the entry's array_sum64"):
+    said = r"t\.output\.torch-cpu\.npz: unreadable array file \(values\.npy: its bytes match neither the entry's "
+    with pytest.raises(GoldenError, match=f"field 'array': .*{said}array_sum64 nor the archive's CRC-32"):
+        GoldenFile.load(golden.path, "t.py::test").load_array("output", "torch-cpu")
+
+
+def test_a_header_damaged_into_another_valid_one_is_caught(tmp_path):
+    values = np.arange(16, dtype=np.float32).reshape(4, 4)
+    golden = write(tmp_path, values)
+    path = golden.array_path("output", "torch-cpu")
+    data = path.read_bytes()
+    assert data.count(b"'fortran_order': False,") == 1
+    # the same length, still a valid header: without a check it loads as the transpose
+    path.write_bytes(data.replace(b"'fortran_order': False,", b"'fortran_order': True, "))
+    with pytest.raises(GoldenError, match="match neither the entry's array_sum64"):
+        GoldenFile.load(golden.path, "t.py::test").load_array("output", "torch-cpu")
+
+
+@pytest.mark.parametrize("descr", [b"<b2", b"<f1", b"<u3"])
+def test_a_descr_no_dtype_has_is_a_golden_error(tmp_path, descr):
+    golden = write(tmp_path, np.arange(4, dtype=np.float32))
+    path = golden.array_path("output", "torch-cpu")
+    path.write_bytes(path.read_bytes().replace(b"'<f4'", b"'" + descr + b"'"))
+    with pytest.raises(GoldenError, match="unreadable array file"):
         GoldenFile.load(golden.path, "t.py::test").load_array("output", "torch-cpu")
 
 
@@ -113,11 +144,14 @@ def test_sample_positions_are_checked_by_their_own_sum64(tmp_path):
     assert entry["index_sum64"] == sum64(index)
     values, loaded = GoldenFile.load(golden.path, "t.py::test").load_array("output", "torch-cpu")
     assert np.array_equal(loaded, index)
-    # An index member whose sum no entry field vouches for is not read unchecked.
+    flip_data_byte(golden.array_path("output", "torch-cpu"), index.nbytes)  # index.npy is the last member
+    with pytest.raises(GoldenError, match="index.npy: its bytes match neither the entry's index_sum64"):
+        GoldenFile.load(golden.path, "t.py::test").load_array("output", "torch-cpu")
+    # An index member whose sum no entry field vouches for is not read unchecked: its CRC-32 checks it.
     data = json.loads(golden.path.read_text())
     del data["checks"]["output"]["torch-cpu"]["index_sum64"]
     golden.path.write_text(json.dumps(data))
-    with pytest.raises(GoldenError, match="do not match the entry's index_sum64"):
+    with pytest.raises(GoldenError, match="Bad CRC-32 for file 'index.npy'"):
         GoldenFile.load(golden.path, "t.py::test").load_array("output", "torch-cpu")
 
 
