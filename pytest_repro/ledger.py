@@ -10,13 +10,15 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import settings as st
 from .pipelines import PIPELINES_KEY
-from .results import CheckResult, RunReport
+
+if TYPE_CHECKING:  # imported where used: a session whose tests make no check never needs them
+    from .results import CheckResult, RunReport
 
 PROPERTY = "repro"  # the user property each check's JSON result rides on (xdist, JUnit)
 SETTINGS_KEY = pytest.StashKey[st.Settings]()
@@ -42,13 +44,16 @@ class ReproLedger:
         if report.failed or report.skipped:  # a skipped test made no checks, and its goldens are still wanted
             self.failed.add(report.nodeid)
         # Results travel on the report's user_properties, so xdist brings workers' results home too.
-        if report.when == "teardown":
+        if report.when == "teardown" and any(key == PROPERTY for key, _ in report.user_properties):
+            from .results import CheckResult
+
             self.results.extend(CheckResult.from_json(json.loads(str(text)))
                                 for key, text in report.user_properties if key == PROPERTY)
 
     def report(self) -> RunReport:
         from . import __version__
         from .environment import environment
+        from .results import RunReport
 
         settings = self.config.stash[SETTINGS_KEY]
         as_json = dataclasses.asdict(settings)

@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -23,8 +23,10 @@ from .identity import BackendKey, TestLocation
 from .ledger import PROPERTY, SETTINGS_KEY, ReproLedger
 from .marker import MARKER_DOC, Marker, framework_of, read_marker
 from .pipelines import repro_pipelines  # noqa: F401  (a fixture: pytest finds it in this module)
-from .results import CheckResult
 from .testcase import WORD_KEY, make_collector
+
+if TYPE_CHECKING:
+    from .results import CheckResult
 
 RUN_KEY = pytest.StashKey[Any]()  # the test's pytest_repro.Repro, which every repro fixture reads
 MARKER_KEY = pytest.StashKey[Marker]()
@@ -38,22 +40,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_DOC)
-    try:
-        settings = st.resolve(config)
-        from .backends import check_word  # stdlib only; loads the third-party backends the words select
+    settings = st.resolve(config)
+    if not settings.in_use and Path(settings.golden_dir).is_dir():
+        settings = dataclasses.replace(settings, in_use=True)  # a project with goldens uses the plugin
+    if settings.in_use:  # else not even the entry points are read (a few ms of every session)
+        try:
+            from .backends import check_word  # stdlib only; loads the third-party backends the words select
 
-        for word in settings.backends:  # the default too: a backend under another's key must not run
-            check_word(word, "--repro-backend")
-    except ValueError as exc:  # a broken third-party backend entry point
-        raise pytest.UsageError(str(exc)) from None
+            # The default too: a backend under another's key must not run. (Where the plugin is unused
+            # at start, backends.load still refuses one when a fixture first selects it.)
+            for word in settings.backends:
+                check_word(word, "--repro-backend")
+        except ValueError as exc:  # a broken third-party backend entry point
+            raise pytest.UsageError(str(exc)) from None
     if (settings.regen or settings.prune) and os.environ.get("CI") and not config.getoption("repro_allow_ci_regen"):
         asked = "--repro-prune" if settings.prune and not settings.regen else "--repro-regen"
         raise pytest.UsageError(
             f"{asked} refuses to run where $CI is set: goldens written on a CI runner are lost with it. In CI, "
             "write them beside the report with --repro-obtained=DIR, upload DIR, and apply them where the goldens "
             "are kept with: python -m pytest_repro accept DIR. To run it here anyway: --repro-allow-ci-regen")
-    if not settings.in_use and Path(settings.golden_dir).is_dir():
-        settings = dataclasses.replace(settings, in_use=True)  # a project with goldens uses the plugin
     config.stash[SETTINGS_KEY] = settings
     config.pluginmanager.register(ReproLedger(config), "repro-ledger")
     if settings.deterministic and settings.in_use:

@@ -125,3 +125,28 @@ def test_determinism_does_not_load_inductor_yet_inductor_loaded_inside_is_determ
                          env={k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_DETERMINISTIC"})
     assert out.stdout.split("\n")[:4] == ["INDUCTOR LOADED: False", "ON: True", "INDUCTOR DETERMINISTIC INSIDE: True",
                                           "OFF: False INDUCTOR AFTER: False"], out.stdout + out.stderr
+
+
+# A conftest that makes reading the backend entry points fail loudly: the plugin reads them only when used.
+NO_ENTRY_POINTS = """
+import pytest_repro.backends as backends
+
+def _refuse():
+    raise RuntimeError("ENTRY POINTS READ")
+
+backends._entry_points = _refuse
+"""
+
+
+@pytest.mark.parametrize("used", [False, True])
+def test_a_project_that_doesnt_use_the_plugin_doesnt_read_backend_entry_points(pytester, monkeypatch, used):
+    pytester.makeconftest(NO_ENTRY_POINTS)
+    pytester.makepyfile(test_trivial="def test_plain():\n    pass\n")
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    args = ["--repro-backend=cpu"] if used else []  # an option given: the project uses it
+    result = pytester.runpytest_subprocess("-p", "pytest_repro.plugin", "-p", "no:cacheprovider", *args)
+    if used:  # the words are checked at start, third-party backends included
+        assert result.ret != pytest.ExitCode.OK
+        assert "ENTRY POINTS READ" in result.stdout.str() + result.stderr.str()
+    else:
+        result.assert_outcomes(passed=1)
