@@ -101,7 +101,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # can't stop the session with a usage error (the controller reports a crash): there the test
     # fails at setup with the same message.
     worker = hasattr(config, "workerinput")
+    marked: dict[int, bool] = {}  # per collector (module, class): it or one above it carries a repro marker
+
+    def carries(node: Any) -> bool:
+        if node is None:
+            return False
+        if id(node) not in marked:
+            marked[id(node)] = any(m.name == "repro" for m in node.own_markers) or carries(node.parent)
+        return marked[id(node)]
+
     for item in items:
+        # What item.iter_markers walks, with each collector looked at once, not once per test: most
+        # tests of a suite have no repro marker, and _marker reads theirs only if a fixture asks.
+        if not (any(m.name == "repro" for m in item.own_markers) or carries(item.parent)):
+            continue
         try:
             item.stash[MARKER_KEY] = read_marker(item)
         except pytest.UsageError:

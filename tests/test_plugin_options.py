@@ -233,6 +233,19 @@ def test_bad_marker_is_a_usage_error_naming_the_test(inner, expect_usage_error, 
     expect_usage_error(inner.run(), message)
 
 
+@pytest.mark.parametrize("where", ["module", "class"])
+def test_a_bad_marker_on_a_module_or_class_is_a_usage_error_for_each_test_under_it(inner, expect_usage_error, where):
+    # Collection looks at each collector once for a marker: one on a module or class still reaches its tests,
+    # which need no repro fixture to be checked (a plain test under a bad marker is caught too).
+    body = "def test_plain():\n    pass\n"
+    if where == "module":
+        inner.pytester.makepyfile(test_inner="import pytest\n\npytestmark = pytest.mark.repro(atl=1)\n\n" + body)
+    else:
+        inner.pytester.makepyfile(test_inner="import pytest\n\n@pytest.mark.repro(atl=1)\nclass TestC:\n"
+                                  "    def test_plain(self):\n        pass\n")
+    expect_usage_error(inner.run(), "*test_inner.py::*test_plain: unknown @pytest.mark.repro argument(s) ?'atl'?*")
+
+
 def test_marker_tolerance_given_as_text_is_converted(inner):
     inner.write_marked("atol='0.1', bitwise=False")
     inner.regen()
