@@ -92,6 +92,8 @@ _watching: list[GeneratorWatch] = []
 
 
 def _modules() -> list[dict[str, Any]]:
+    if not any(package in sys.modules for package in PATCHED):  # no pipeline library loaded: nothing bound
+        return []  # (and no scan of torch's thousands of modules, twice a test)
     return [vars(m) for name, m in list(sys.modules.items())
             if name.partition(".")[0] in PATCHED and m is not None and hasattr(m, "__dict__")]
 

@@ -24,6 +24,20 @@ def _version() -> str:
     return str(torch.__version__)  # a TorchVersion object can't cross xdist's wire
 
 
+def _cpu_only(torch: Any) -> bool:
+    """No device but the CPU for torch to seed in this process: no CUDA, MPS, XPU or MTIA, and no
+    out-of-tree device (torch_npu registers one) that torch.manual_seed would seed too."""
+    return _no_device_module(torch) and not hasattr(torch, torch._C._get_privateuse1_backend_name())
+
+
+@functools.cache
+def _no_device_module(torch: Any) -> bool:
+    # Whether a device is present doesn't change within a process; asking the driver may cost, once.
+    modules = (torch.cuda, getattr(torch.backends, "mps", None), getattr(torch, "xpu", None),
+               getattr(torch, "mtia", None))
+    return not any(module is not None and module.is_available() for module in modules)
+
+
 def _set_deterministic(torch: Any, mode: bool, warn_only: bool) -> None:
     """``torch.use_deterministic_algorithms``, without its import of ``torch._inductor.config``.
 
@@ -48,7 +62,12 @@ class TorchBackend(Backend):
     def seed_all(self, seed: int) -> None:
         import torch
 
-        torch.manual_seed(seed)  # also seeds every CUDA device, lazily
+        if _cpu_only(torch):
+            # All torch.manual_seed would seed: it queues the seed for CUDA, XPU and MTIA too, which a
+            # process without them never starts, capturing a stack trace for each (~1 ms a test).
+            torch.default_generator.manual_seed(seed)
+        else:
+            torch.manual_seed(seed)  # also seeds every CUDA device, lazily
 
     def generator(self, seed: int) -> Any:
         import torch
