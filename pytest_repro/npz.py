@@ -27,6 +27,7 @@ ZIP32 = 0xFFFFFFFF  # from this on a size or an offset needs zip64 (the value it
 _MADE_BY = (3 << 8) | 20  # Unix, zip 2.0: so unzip reads the permissions in the external attributes
 
 Part = bytes | memoryview
+Written = tuple[list[Part], dict[str, int], dict[str, str]]  # the file's parts, members' CRC-32s and sum64s
 
 
 def npy(array: np.ndarray) -> tuple[bytes, memoryview]:
@@ -63,9 +64,9 @@ def _words(data: memoryview) -> int:
     return total + int.from_bytes(bytes(data[whole:]), "little")  # the last 0-7 bytes, a word padded with zeros
 
 
-def stored(members: dict[str, np.ndarray]) -> tuple[list[Part], dict[str, int], dict[str, str]]:
+def stored(members: dict[str, np.ndarray]) -> Written:
     """The parts of an uncompressed ``.npz`` holding ``members`` (name: array), each member's CRC-32, and
-    each member's :func:`sum64` (``None`` from numpy's writer past 4 GiB: the CRC-32s check those)."""
+    each member's :func:`sum64` (none from numpy's writer past 4 GiB: the CRC-32s check those)."""
     parts: list[Part] = []
     central: list[bytes] = []
     crcs: dict[str, int] = {}
@@ -76,7 +77,7 @@ def stored(members: dict[str, np.ndarray]) -> tuple[list[Part], dict[str, int], 
         filename = f"{name}.npy".encode("ascii")
         size = len(header) + data.nbytes
         if size >= ZIP32 or offset >= ZIP32:
-            return _savez(members)
+            return by_numpy(members)
         crc = zlib.crc32(data, zlib.crc32(header))
         crcs[name], sums[name] = crc, sum64(header, data)
         parts += [_LOCAL.pack(b"PK\x03\x04", 20, 0, 0, 0, _DATE, crc, size, size, len(filename), 0), filename,
@@ -86,17 +87,19 @@ def stored(members: dict[str, np.ndarray]) -> tuple[list[Part], dict[str, int], 
         offset += _LOCAL.size + len(filename) + size
     directory = b"".join(central)
     if offset >= ZIP32:
-        return _savez(members)
+        return by_numpy(members)
     end = _END.pack(b"PK\x05\x06", 0, 0, len(central), len(central), len(directory), offset, 0)
     return [*parts, directory, end], crcs, sums
 
 
-def _savez(members: dict[str, np.ndarray]) -> tuple[list[Part], dict[str, int], dict[str, str]]:
-    """From 4 GiB on: numpy's own writer (zip64), copies and all."""
+def by_numpy(members: dict[str, np.ndarray], compress: bool = False) -> Written:
+    """numpy's own writer, copies and all: from 4 GiB on (zip64), or compressed (to measure the difference).
+    No sum64s: the CRC-32s check these members."""
     import zipfile
 
     buffer = io.BytesIO()
-    np.savez(buffer, **members)  # type: ignore[arg-type]  # (no allow_pickle=: numpy < 2.2 saves it as an array)
+    save = np.savez_compressed if compress else np.savez
+    save(buffer, **members)  # type: ignore[arg-type]  # (no allow_pickle=: numpy < 2.2 saves it as an array)
     with zipfile.ZipFile(buffer) as zf:
         crcs = {info.filename.removesuffix(".npy"): info.CRC for info in zf.infolist()}
     return [buffer.getvalue()], crcs, {}

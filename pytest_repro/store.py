@@ -8,7 +8,6 @@ Writes are atomic and all-or-nothing (``files.py``); entries are validated field
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import re
@@ -42,17 +41,13 @@ def npz_parts(values: np.ndarray, index: np.ndarray | None,
     cheaper sum64 the entry records.
     """
     members = {"values": values} if index is None else {"values": values, "index": index}
-    if compress:  # only to measure the difference
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, allow_pickle=False, **members)
-        with zipfile.ZipFile(buffer) as zf:
-            return [buffer.getvalue()], {f"{name}_crc32": crc for name, crc in _crc_table(zf).items()}
-    parts, crcs, sums = npz.stored(members)
+    parts, crcs, sums = npz.by_numpy(members, compress=True) if compress else npz.stored(members)
     fields = {f"{_FIELD[name]}_crc32": f"crc32:{crc:08x}" for name, crc in crcs.items()}
     return parts, {**fields, **{f"{_FIELD[name]}_sum64": value for name, value in sums.items()}}
 
 
 _FIELD = {"values": "array", "index": "index"}  # a member's name in the entry's fields
+_MEMBER_FIELD = {f"{member}.npy": name for member, name in _FIELD.items()}
 
 
 def save_arrays(path: Path, values: np.ndarray, index: np.ndarray | None, compress: bool = False) -> None:
@@ -62,8 +57,7 @@ def save_arrays(path: Path, values: np.ndarray, index: np.ndarray | None, compre
 
 def _crc_table(zf: zipfile.ZipFile) -> dict[str, str]:
     # named as the entry's fields: array_crc32 for values.npy, index_crc32 for index.npy
-    names = {"values.npy": "array", "index.npy": "index"}
-    return {names.get(info.filename, info.filename): f"crc32:{info.CRC:08x}" for info in zf.infolist()}
+    return {_MEMBER_FIELD.get(info.filename, info.filename): f"crc32:{info.CRC:08x}" for info in zf.infolist()}
 
 
 def load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:

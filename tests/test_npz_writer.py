@@ -119,3 +119,13 @@ def test_an_unusual_header_goes_to_numpys_reader_and_a_lying_one_is_an_error(tmp
         zf.writestr("values.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + array.tobytes())
     with pytest.raises(GoldenError, match="the array needs 4000000000000"):
         store._read(path)
+
+
+def test_a_compressed_archive_holds_only_its_members_and_the_store_reads_it(tmp_path):
+    values, index = ARRAYS["float32 image"], np.arange(4)
+    save_arrays(tmp_path / "c.npz", values, index, compress=True)
+    with zipfile.ZipFile(tmp_path / "c.npz") as zf:
+        assert zf.namelist() == ["values.npy", "index.npy"]
+        assert {i.compress_type for i in zf.infolist()} == {zipfile.ZIP_DEFLATED}
+    loaded, loaded_index, crcs = _read(tmp_path / "c.npz")
+    assert np.array_equal(loaded, values) and np.array_equal(loaded_index, index) and set(crcs) == {"array", "index"}
