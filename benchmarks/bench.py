@@ -205,7 +205,8 @@ def bench_collect(n: int, rounds: int) -> str:
 
         none, plugin = cpu("-p", "no:repro"), cpu()
         interleaved({"none": none, "plugin": plugin}, 1)  # writes the bytecode caches
-        none.cpu.clear(), plugin.cpu.clear()  # type: ignore[attr-defined]
+        none.cpu.clear()  # type: ignore[attr-defined]
+        plugin.cpu.clear()  # type: ignore[attr-defined]
         interleaved({"none": none, "plugin": plugin}, rounds)
     cpu_times = {"none": none.cpu, "plugin": plugin.cpu}  # type: ignore[attr-defined]
     return row(f"collect-only {n} (CPU s)", cpu_times, "none")

@@ -44,11 +44,11 @@ class ReproLedger:
         if report.failed or report.skipped:  # a skipped test made no checks, and its goldens are still wanted
             self.failed.add(report.nodeid)
         # Results travel on the report's user_properties, so xdist brings workers' results home too.
-        if report.when == "teardown" and any(key == PROPERTY for key, _ in report.user_properties):
+        texts = [text for key, text in report.user_properties if key == PROPERTY] if report.when == "teardown" else []
+        if texts:
             from .results import CheckResult
 
-            self.results.extend(CheckResult.from_json(json.loads(str(text)))
-                                for key, text in report.user_properties if key == PROPERTY)
+            self.results.extend(CheckResult.from_json(json.loads(str(text))) for text in texts)
 
     def report(self) -> RunReport:
         from . import __version__

@@ -37,6 +37,16 @@ def framework_of(item: pytest.Item) -> str:
     return next((f for f in marks if isinstance(f, str)), DEFAULT_FRAMEWORK)
 
 
+def carries_marker(node: Any, seen: dict[int, bool]) -> bool:
+    """Whether ``node`` or a collector above it has a ``repro`` marker: what ``iter_markers`` walks, with
+    each node looked at once per ``seen`` (a module of 1000 tests is asked about once, not 1000 times)."""
+    if node is None:
+        return False
+    if id(node) not in seen:
+        seen[id(node)] = any(m.name == "repro" for m in node.own_markers) or carries_marker(node.parent, seen)
+    return seen[id(node)]
+
+
 def read_marker(item: pytest.Item) -> Marker:
     """The item's ``repro`` marker kwargs (closest marker wins), validated; a UsageError names the test."""
     marks = list(item.iter_markers("repro"))

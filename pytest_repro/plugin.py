@@ -21,7 +21,7 @@ import pytest
 from . import settings as st
 from .identity import BackendKey, TestLocation
 from .ledger import PROPERTY, SETTINGS_KEY, ReproLedger
-from .marker import MARKER_DOC, Marker, framework_of, read_marker
+from .marker import MARKER_DOC, Marker, carries_marker, framework_of, read_marker
 from .pipelines import repro_pipelines  # noqa: F401  (a fixture: pytest finds it in this module)
 from .testcase import WORD_KEY, make_collector
 
@@ -101,19 +101,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # can't stop the session with a usage error (the controller reports a crash): there the test
     # fails at setup with the same message.
     worker = hasattr(config, "workerinput")
-    marked: dict[int, bool] = {}  # per collector (module, class): it or one above it carries a repro marker
-
-    def carries(node: Any) -> bool:
-        if node is None:
-            return False
-        if id(node) not in marked:
-            marked[id(node)] = any(m.name == "repro" for m in node.own_markers) or carries(node.parent)
-        return marked[id(node)]
-
+    seen: dict[int, bool] = {}
     for item in items:
-        # What item.iter_markers walks, with each collector looked at once, not once per test: most
-        # tests of a suite have no repro marker, and _marker reads theirs only if a fixture asks.
-        if not (any(m.name == "repro" for m in item.own_markers) or carries(item.parent)):
+        if not carries_marker(item, seen):  # most tests: _marker reads theirs only if a fixture asks
             continue
         try:
             item.stash[MARKER_KEY] = read_marker(item)

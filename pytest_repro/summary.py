@@ -123,18 +123,13 @@ def _stats(flat: np.ndarray) -> dict[str, Any] | None:
     std combines each chunk's own centred sum of squares (Chan et al.): as exact as numpy's two-pass std,
     which a single pass of sum and sum of squares would not be for values far from zero.
     """
-    with scratch(2, min(flat.size, CHUNK)) as (wide, work):
-        return _stats_into(flat, wide, work)
-
-
-def _stats_into(flat: np.ndarray, wide: np.ndarray, work: np.ndarray) -> dict[str, Any] | None:
     n = flat.size
     total = abs_total = 0.0
     parts: list[tuple[int, float, float]] = []  # per chunk: count, mean, centred sum of squares
     # min/max in the output's own dtype: the float64 conversion is exact and keeps the order
     lo, hi = flat.min(), flat.max()
     one_sign = bool(lo >= 0 or hi <= 0)  # False for NaN: the |a| pass below then carries it into the abs-sum
-    with np.errstate(over="ignore", invalid="ignore"):
+    with scratch(2, min(n, CHUNK)) as (wide, work), np.errstate(over="ignore", invalid="ignore"):
         for start in chunks(n):
             part = flat[start:start + CHUNK]
             w, t = wide[:part.size], work[:part.size]
