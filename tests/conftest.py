@@ -31,8 +31,11 @@ from pytest_repro.backends import load
 with contextlib.suppress(ImportError):
     import hypothesis  # noqa: F401  (its pytest plugin imports it at the end of every inner run)
 
-# What the backends do lazily (torch.manual_seed imports torch._dynamo), done once here.
+# What the backends and pipelines do lazily, done once here. torch._dynamo (diffusers imports it) first
+# imported inside an inner run would be imported again after the restore and register its operators twice.
 if torch is not None:
+    import torch._dynamo  # noqa: F401
+
     load("torch-cpu").seed_all(0)
     with load("torch-cpu").deterministic(True):
         torch.randn(2, generator=load("torch-cpu").generator(0)).numpy()
@@ -93,6 +96,18 @@ class Inner:
 
     def ini(self, *lines: str) -> Path:
         return self.pytester.makeini("\n".join(["[pytest]", *lines]) + "\n")
+
+    @staticmethod
+    def ini_key(option: str) -> str:
+        return "repro_backend_tolerances" if option == "backend-tolerance" else "repro_" + option.replace("-", "_")
+
+    def setting(self, via: str, option: str, value: str | None = None) -> list[str]:
+        """Give ``option`` the value (a flag without one: on) on the command line (``via="cli"``) or in the
+        ini file; returns the args to pass."""
+        if via == "cli":
+            return [f"--repro-{option}" if value is None else f"--repro-{option}={value}"]
+        self.ini(f"{self.ini_key(option)} = {'true' if value is None else value}")
+        return []
 
     def run(self, *args: str, delta: float | None = None, subprocess: bool = False) -> pytest.RunResult:
         if delta is None:

@@ -74,12 +74,7 @@ def by_check(path) -> dict[str, dict]:
 def test_equal_reruns_pass_and_the_report_says_so(inner, via):
     inner.write(DRIFTING_TEST)
     inner.regen()
-    args = ["--repro-report=r.json"]
-    if via == "cli":
-        args.append("--repro-runs=3")
-    else:
-        inner.ini("repro_runs = 3")
-    result = inner.run(*args)
+    result = inner.run("--repro-report=r.json", *inner.setting(via, "runs", "3"))
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*runs*status*", "*moving*3x same*PASS*"])
     for record in results(inner.path / "r.json"):

@@ -14,18 +14,6 @@ def test_x(repro_backend):
 """
 
 
-def ini_key(option: str) -> str:
-    return "repro_backend_tolerances" if option == "backend-tolerance" else "repro_" + option.replace("-", "_")
-
-
-def setting(inner, via: str, option: str, value: str) -> list[str]:
-    """Give ``option`` the value on the command line, or in the ini file; returns the args to pass."""
-    if via == "cli":
-        return [f"--repro-{option}={value}"]
-    inner.ini(f"{ini_key(option)} = {value}")
-    return []
-
-
 @pytest.mark.parametrize(("delta", "outcome"), [(0.0, "passed"), (0.005, "passed"), (0.05, "failed")])
 def test_defaults_pass_platform_noise_and_fail_real_drift(inner, delta, outcome):
     inner.write()
@@ -51,7 +39,7 @@ TURNS = [
 def test_option_and_ini_twin_change_the_verdict(inner, via, option, value, delta, outcome):
     inner.write()
     inner.regen()
-    result = inner.run(*setting(inner, via, option, value), "-rs", delta=delta)
+    result = inner.run(*inner.setting(via, option, value), "-rs", delta=delta)
     result.assert_outcomes(**{outcome: 1})
     if outcome == "failed":
         assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -67,7 +55,7 @@ def test_golden_dir_report_and_array_limit(inner, via):
         args = [f"--repro-{option}={value}" for option, value in values.items()]
     else:
         args = []
-        inner.ini(*(f"{ini_key(option)} = {value}" for option, value in values.items()))
+        inner.ini(*(f"{inner.ini_key(option)} = {value}" for option, value in values.items()))
     inner.regen(*args)
     assert not (inner.path / "golden").exists()
     data = inner.load(root="refs/golden")

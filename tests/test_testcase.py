@@ -5,10 +5,6 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("torch")
-try:  # imported before any inline run, so pytester's sys.modules snapshots keep it: imported again after
-    import diffusers  # noqa: F401  # a restore, torch._dynamo re-registers its operators and fails
-except ImportError:
-    pass
 
 # The shape of a diffusers fast test: tiny components built in get_dummy_components(), several methods.
 FAST_TESTS = """

@@ -29,12 +29,7 @@ def test_timing_switches_determinism_and_reports_seconds_and_ratios(inner, via):
     inner.write(RECORDING_TEST)
     inner.regen()
     (inner.path / "modes.txt").unlink()
-    args = ["--repro-report=r.json"]
-    if via == "cli":
-        args.append("--repro-timing")
-    else:
-        inner.ini("repro_timing = true")
-    result = inner.run(*args)
+    result = inner.run("--repro-report=r.json", *inner.setting(via, "timing"))
     result.assert_outcomes(passed=1)
     # The test's own run, then interleaved pairs: on, off, on, off.
     assert (inner.path / "modes.txt").read_text() == "D" + "Dd" * 2
