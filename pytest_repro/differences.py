@@ -16,9 +16,11 @@ from . import summary
 from .summary import abs_diff
 
 
-def _dot(x: np.ndarray, y: np.ndarray) -> float:
-    # einsum's own loop: one read of each operand, no temporary, and no BLAS (whose threads fight torch's)
-    return float(np.einsum("i,i->", x, y))
+def _dot(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> float:
+    """x.y through ``out``, a free chunk buffer (it may be x or y). No BLAS, whose threads fight torch's:
+    the products, then numpy's pairwise sum, ~20% faster than einsum's own loop here, and more exact."""
+    np.multiply(x, y, out=out)
+    return float(out.sum())
 
 
 class Differences:
@@ -68,7 +70,7 @@ class Differences:
             for start in summary.chunks(a.size):
                 _, _, d, t = self._diff(start)
                 np.divide(d, self.linf, out=t)
-                self.dd += _dot(t, t)
+                self.dd += _dot(t, t, d)
         if self._stats is not None:
             self.output_stats = self._stats.result(self.n)
 
@@ -104,10 +106,11 @@ class Differences:
         if not self.plain:  # values near float64's limits: divide by the scales first
             self._scaled(w, v, d, t)
             return
-        dd = _dot(t, t)
+        # d (|a - e|) is read for the last time above: the products go into it
+        dd = _dot(t, t, d)
         self.dd += dd
-        ee = _dot(v, v) if self.scale_e else 0.0
-        re = _dot(t, v) if self.scale_e and (self.scale_a or self._stats) else 0.0
+        ee = _dot(v, v, d) if self.scale_e else 0.0
+        re = _dot(t, v, d) if self.scale_e and (self.scale_a or self._stats) else 0.0
         self.ee += ee
         self.re += re
         if self._stats is not None:
@@ -130,19 +133,20 @@ class Differences:
     def _scaled(self, w: np.ndarray, v: np.ndarray, d: np.ndarray, t: np.ndarray) -> None:
         # Into the buffers, never into w or v: those may be views of the caller's arrays.
         p, q = self._bufs[0][:w.size], self._bufs[1][:v.size]
+        # d is read first and then free: the products go into it
         if self.scale_d:
             np.divide(d, self.scale_d, out=t)
-            self.dd += _dot(t, t)
+            self.dd += _dot(t, t, d)
         if self.scale_e:
             np.divide(v, self.scale_e, out=q)
-            self.ee += _dot(q, q)
+            self.ee += _dot(q, q, d)
         if self.scale_a and self.scale_e:  # cosine: p = a / max|a|, q = e / max|e|, r = p - q
             np.divide(w, self.scale_a, out=p)
-            self.aa += _dot(p, p)
-            self.pq += _dot(p, q)
+            self.aa += _dot(p, p, d)
+            self.pq += _dot(p, q, d)
             np.subtract(p, q, out=t)
-            self.rr += _dot(t, t)
-            self.re += _dot(t, q)
+            self.rr += _dot(t, t, d)
+            self.re += _dot(t, q, d)
 
     def cosine(self) -> float | None:
         if self.scale_a == 0 and self.scale_e == 0:
@@ -201,7 +205,7 @@ class _OutputStats:
         m2 = (dd + 2 * re + ee) - s * mean  # a.a with a = r + e, less n * mean^2
         if not m2 * 1e6 >= dd + 2 * abs(re) + ee:  # cancellation (or NaN): sum the centred squares exactly
             np.subtract(w, mean, out=spare)
-            m2 = _dot(spare, spare)
+            m2 = _dot(spare, spare, spare)
         self.parts.append((w.size, mean, m2))
 
     def result(self, n: int) -> dict[str, float] | None:
