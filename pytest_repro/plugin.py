@@ -187,6 +187,11 @@ def repro_backend(request: pytest.FixtureRequest, repro_settings: st.Settings) -
             pytest.fail(f"{exc} (--repro-require-backend: this job needs its backend)", pytrace=False)
         pytest.skip(str(exc))
     node.stash[RUN_KEY] = run
+    if inspect.iscoroutinefunction(getattr(node, "obj", None)) and (
+            (run.marker.runs or run.settings.runs) > 1 or run.settings.timing):
+        # Said here, at setup: the plugin that runs the coroutine (anyio, pytest-asyncio) calls it itself.
+        node.warn(pytest.PytestWarning(f"{node.nodeid}: the determinism audit (--repro-runs, --repro-timing) "
+                                       "can't repeat an async test; it ran once"))
     try:
         yield run.backend
     finally:
@@ -228,13 +233,20 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.fail(marker.error, pytrace=False)
 
 
+def repeats(item: pytest.Item, run: Any) -> int | None:
+    """How many times the audit calls ``item`` (--repro-runs, the marker's runs=; --repro-timing adds its
+    own calls); ``None``: once, as without the plugin. Also for a TestCase method (testcase.py)."""
+    if run is None or inspect.iscoroutinefunction(getattr(item, "obj", None)):  # its event loop isn't ours
+        return None
+    runs: int = run.marker.runs or run.settings.runs
+    return None if runs == 1 and not run.settings.timing else runs
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     run = pyfuncitem.stash.get(RUN_KEY, None)
-    if run is None or inspect.iscoroutinefunction(pyfuncitem.obj):
-        return None
-    runs = _marker(pyfuncitem).runs or run.settings.runs
-    if runs == 1 and not run.settings.timing:
+    runs = repeats(pyfuncitem, run)
+    if runs is None:
         return None  # pytest calls it, as without the plugin
     from .audit import call_repeated
 

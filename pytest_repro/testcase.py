@@ -16,6 +16,7 @@ named runs, skips with its reason, or fails, as for a function test. Imports pyt
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -39,10 +40,36 @@ class ReproTestCase:
         self.repro_backend = request.getfixturevalue("repro_backend")
         self.repro_generator = request.getfixturevalue("repro_generator")
         self.repro_golden = request.getfixturevalue("repro_golden")
+        _audited(self, request.node)
 
     def repro_deterministic(self) -> Any:
         """A block with full determinism, even under --repro-no-deterministic (the fixture's twin)."""
         return self.repro_backend.deterministic(True)
+
+
+def _audited(case: Any, item: Any) -> None:
+    """Under --repro-runs>1 or --repro-timing, the method runs through ``audit.repeat``, as a function
+    test does through ``pytest_pyfunc_call`` (which pytest never calls for a TestCase method)."""
+    from .plugin import RUN_KEY, repeats
+
+    run = item.stash[RUN_KEY]
+    runs = repeats(item, run)
+    if runs is None:
+        return
+    name = case._testMethodName
+    method = getattr(case, name)
+
+    @functools.wraps(method)  # keeps unittest's skip and expectedFailure attributes
+    def repeated() -> None:
+        from .audit import repeat
+
+        problem = repeat(run, method, runs, timing=run.settings.timing)
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)
+
+    # unittest calls the instance's attribute; pytest first sets the attribute named like the item to item.obj
+    setattr(case, name, repeated)
+    item.obj = repeated
 
 
 class ReproTestCaseFunction(TestCaseFunction):

@@ -188,8 +188,9 @@ def test_after():  # no repro fixture: the process as it was before test_x
     inner.run("--repro-runs=2").assert_outcomes(failed=1, passed=1)
 
 
-def test_a_testcase_runs_once_and_the_plain_api_only_when_asked(inner):
-    # unittest calls a TestCase method itself (setUp, the method, tearDown): --repro-runs can't repeat it.
+def test_a_testcase_is_repeated_and_the_plain_api_only_when_asked(inner):
+    # A TestCase method is repeated like a function test (more in test_testcase.py); a Repro block in a
+    # test is the plain API's own, audited only through Repro.audit.
     inner.write("""
 import unittest
 import torch
@@ -207,7 +208,8 @@ def test_api(tmp_path):
     inner.regen()
     result = inner.run("--repro-runs=3", "--repro-report=r.json")
     result.assert_outcomes(passed=2)
-    assert [r.get("runs") for r in results(inner.path / "r.json")] == [None]
+    assert [r.get("runs") for r in results(inner.path / "r.json")] == [
+        {"n": 3, "differing_runs": [], "max_linf_between_runs": 0.0, "nondeterministic_ops": []}]
 
 
 def test_the_plain_api_audits_a_block(tmp_path):
@@ -273,3 +275,23 @@ def test_a_bad_deterministic_in_a_marker_is_a_usage_error_naming_the_test(inner,
     inner.write(ALERT_TEST.format(marker="deterministic='no'"))
     expect_usage_error(inner.run(),
                        "*test_inner.py::test_x: @pytest.mark.repro deterministic='no': expected True or False*")
+
+
+def test_an_async_function_test_runs_once_with_a_warning(inner):
+    pytest.importorskip("anyio")  # its pytest plugin runs the coroutine, as pytest-asyncio would
+    inner.write("""
+import pytest
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+@pytest.mark.anyio
+async def test_x(repro_golden):
+    repro_golden.check([1.0, 2.0])
+""")
+    inner.regen()
+    for option in ("--repro-runs=2", "--repro-timing"):
+        result = inner.run(option, "-W", "always::pytest.PytestWarning")  # not this suite's "error"
+        result.assert_outcomes(passed=1, warnings=1)
+        result.stdout.fnmatch_lines(["*test_x*: the determinism audit*can't repeat an async test; it ran once*"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 pytest.importorskip("torch")
@@ -103,3 +105,100 @@ class PlainTests(unittest.TestCase):
     result = inner.run("--repro-backend=cpu,cuda", "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*PlainTests::test_x PASSED*"])
+
+
+# A TestCase whose "moving" check draws a new value on every call in this process, beside a steady one.
+AUDITED_TESTS = """
+import itertools
+import os
+import unittest
+
+import numpy as np
+import pytest
+import torch
+
+from pytest_repro import ReproTestCase
+
+CALLS = itertools.count()
+
+
+class AuditedTests(ReproTestCase, unittest.TestCase):
+    def test_moving(self):
+        self.repro_golden.check(np.full((3, 3), next(CALLS), dtype=np.float32))
+
+    def test_steady(self):
+        self.repro_golden.check(torch.rand(3, 3, generator=self.repro_generator()))
+
+    @unittest.skip("not today")
+    def test_skipped(self):
+        raise AssertionError("a skipped method ran")
+
+    @unittest.expectedFailure
+    def test_known_bad(self):
+        raise AssertionError("expected")
+
+
+@pytest.mark.repro(runs=2)
+class MarkedTests(ReproTestCase, unittest.TestCase):
+    def test_marked(self):  # moves by $STEP per call: steady while the goldens are written
+        self.repro_golden.check(np.full((3, 3), float(os.environ["STEP"]) * next(CALLS), dtype=np.float32))
+"""
+
+
+@pytest.mark.parametrize("backends", ["cpu", "cpu,cuda"])  # one collected method, and one per backend
+def test_a_testcase_is_audited_like_a_function_test(inner, backends):
+    torch = pytest.importorskip("torch")
+    inner.write(AUDITED_TESTS)
+    inner.monkeypatch.setenv("STEP", "0")
+    inner.regen("-k", "not moving")
+    inner.regen("-k", "moving", "--repro-runs=1")
+    inner.monkeypatch.setenv("STEP", "1")
+    plain = inner.run(f"--repro-backend={backends}", "-k", "AuditedTests")  # no audit: one run each passes
+    assert plain.parseoutcomes().get("failed") is None, plain.stdout.str()
+    result = inner.run(f"--repro-backend={backends}", "--repro-runs=3", "--repro-report=r.json", "-rA")
+    cuda = torch.cuda.is_available() and "cuda" in backends
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed") == (4 if cuda else 2), result.stdout.str()
+    result.stdout.fnmatch_lines(["*test_inner.py::AuditedTests::test_moving*: determinism audit, 3 runs*",
+                                 "*[[]output[]] run 2 vs run 1: L_inf 1*", "*[[]output[]] run 3 vs run 1: L_inf 2*"])
+    assert "a skipped method ran" not in result.stdout.str()
+    assert outcomes.get("xfailed") == (2 if cuda else 1)
+    runs = {r["nodeid"].split("::")[-1].split("[")[0]: r["runs"]
+            for r in json.loads((inner.path / "r.json").read_text())["results"] if r["backend"] == "torch-cpu"}
+    assert runs["test_moving"]["differing_runs"] == [2, 3] and runs["test_moving"]["max_linf_between_runs"] == 2.0
+    assert runs["test_steady"] == {"n": 3, "differing_runs": [], "max_linf_between_runs": 0.0,
+                                   "nondeterministic_ops": []}
+    assert runs["test_marked"]["n"] == 2  # the class's marker wins over the command line, as for functions
+
+
+def test_a_testcase_marker_asks_for_the_audit_and_timing_times_it(inner):
+    pytest.importorskip("torch")
+    inner.write(AUDITED_TESTS)
+    inner.monkeypatch.setenv("STEP", "0")
+    inner.regen("-k", "test_marked or test_steady")
+    inner.monkeypatch.setenv("STEP", "1")
+    marked = inner.run("-k", "test_marked", "--repro-report=r.json")
+    marked.assert_outcomes(failed=1)
+    marked.stdout.fnmatch_lines(["*MarkedTests::test_marked: determinism audit, 2 runs*"])
+    timed = inner.run("-k", "test_steady", "--repro-timing", "--repro-report=t.json")
+    timed.assert_outcomes(passed=1)
+    [result] = json.loads((inner.path / "t.json").read_text())["results"]
+    assert result["timing"]["deterministic_s"] > 0 and result["timing"]["default_s"] > 0, result["timing"]
+
+
+def test_an_async_test_under_the_audit_runs_once_with_a_warning(inner):
+    pytest.importorskip("torch")
+    inner.write("""
+import unittest
+
+from pytest_repro import ReproTestCase
+
+
+class AsyncTests(ReproTestCase, unittest.IsolatedAsyncioTestCase):
+    async def test_x(self):
+        self.repro_golden.check([1.0, 2.0])
+""")
+    inner.regen()
+    result = inner.run("--repro-runs=2", "-W", "always::pytest.PytestWarning")  # not this suite's "error"
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*AsyncTests::test_x: the determinism audit*can't repeat an async test; it ran once*"])
