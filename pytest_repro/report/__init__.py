@@ -17,6 +17,31 @@ def fmt_metric(value: object) -> str:
     return "-" if value is None else f"{value:.2e}"
 
 
+def runs_text(runs: dict | None) -> str:
+    """``3x same`` or ``3x L_inf 5.00e-01 (2,3)``: the determinism audit of one check (``-``: none)."""
+    if not runs:
+        return "-"
+    differing = runs.get("differing_runs") or []
+    if not differing:
+        return f"{runs.get('n')}x same"
+    return f"{runs.get('n')}x L_inf {fmt_metric(runs.get('max_linf_between_runs'))} ({','.join(map(str, differing))})"
+
+
+def ratio_text(value: object) -> str:
+    return f"x{value:.2f}" if isinstance(value, (int, float)) else "-"
+
+
+def timing_text(timing: dict | None) -> str:
+    """--repro-timing in a line: ``deterministic x1.30; device generator x0.90`` (or why it was skipped)."""
+    if not timing:
+        return "-"
+    if timing.get("skipped"):
+        return f"skipped: {timing['skipped']}"
+    gens = timing.get("generators") or {}
+    device = f"; device generator {ratio_text(gens.get('device_ratio'))}" if "device_ratio" in gens else ""
+    return f"deterministic {ratio_text(timing.get('deterministic_ratio'))}{device}"
+
+
 def count(n: int, noun: str) -> str:
     """``1 check``, ``2 checks``."""
     return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -16,7 +16,7 @@ from html import escape
 from pathlib import Path
 
 from ..results import CheckResult, RunReport
-from . import count, drift_share, fmt_metric, runner_labels, severity, status_text
+from . import count, drift_share, fmt_metric, runner_labels, runs_text, severity, status_text, timing_text
 from .steps import steps_section
 
 CSS = """
@@ -97,14 +97,17 @@ def _runs(reports: list[tuple[Path, RunReport]]) -> str:
 
 
 def _index(entries: list[Entry], many: bool) -> str:
+    audited = any(e.result.runs for e in entries)  # the runs column only where the audit ran
     rows = []
     for i, e in enumerate(entries):
         r = e.result
         rows.append([_badge(r), f'<a href="#check-{i}"><code>{escape(r.test)}</code></a>', escape(r.check),
                      escape(r.backend), *([escape(e.runner)] if many else []), escape(r.vs_golden),
-                     fmt_metric(r.metrics.get("linf")), fmt_metric(r.limit)])
+                     fmt_metric(r.metrics.get("linf")), fmt_metric(r.limit),
+                     *([escape(runs_text(r.runs))] if audited else [])])
     head = ["status", "test", "check", "backend", *(["report"] if many else []), "vs golden", "L_inf", "limit"]
-    return _table(head, rows, numeric=(len(head) - 2, len(head) - 1))
+    numeric = (len(head) - 2, len(head) - 1)
+    return _table([*head, *(["runs"] if audited else [])], rows, numeric=numeric)
 
 
 def _numbers(r: CheckResult) -> str:
@@ -125,6 +128,12 @@ def _numbers(r: CheckResult) -> str:
         ("seed", ", ".join(map(str, r.seed)) or "-"),
         ("node", r.nodeid), ("golden file", r.golden_file or "-"), ("output array", r.array_file or "-"),
     ]
+    if r.runs:
+        ops = r.runs.get("nondeterministic_ops") or []
+        facts.append(("determinism audit", runs_text(r.runs) + (f"; nondeterministic ops: {', '.join(ops)}"
+                                                                  if ops else "")))
+    if r.timing:
+        facts.append(("cost of determinism", timing_text(r.timing)))
     facts += [(f"env {k}", f"{old} -> {new}") for k, (old, new) in r.fingerprint_diff.items()]
     facts += [("worst", "; ".join(f"{tuple(w.get('index', []))}: {w.get('actual'):.6g} vs {w.get('expected'):.6g}"
                                   for w in r.worst))] if r.worst else []

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from ..results import CheckResult, RunReport
-from . import count, fmt_metric, runner_labels, severity, status_text
+from . import count, fmt_metric, runner_labels, runs_text, severity, status_text
 
 MAX_ROWS = 300  # GitHub keeps at most 1 MiB of step summary per step
 
@@ -30,8 +30,9 @@ def run_link() -> str | None:
     return f"{parts[0]}/{parts[1]}/actions/runs/{parts[2]}" if all(parts) else None
 
 
-def _rows(entries: list[tuple[str, CheckResult]], many: bool) -> list[str]:
-    head = ["status", "test", "check", "backend", *(["report"] if many else []), "vs golden", "L_inf", "limit"]
+def _rows(entries: list[tuple[str, CheckResult]], many: bool, audited: bool) -> list[str]:
+    head = ["status", "test", "check", "backend", *(["report"] if many else []), "vs golden", "L_inf", "limit",
+            *(["runs"] if audited else [])]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" if h in ("L_inf", "limit") else "---"
                                                             for h in head) + "|"]
     for runner, r in entries:
@@ -40,7 +41,8 @@ def _rows(entries: list[tuple[str, CheckResult]], many: bool) -> list[str]:
         if r.trajectory.get("first_divergent_step") is not None:  # where it went wrong, from the trajectory
             shown += f" (first divergent step {r.trajectory['first_divergent_step']})"
         row = [shown, cell(r.test, code=True), cell(r.check), cell(r.backend), *([cell(runner)] if many else []),
-               cell(r.vs_golden), fmt_metric(r.metrics.get("linf")), fmt_metric(r.limit)]
+               cell(r.vs_golden), fmt_metric(r.metrics.get("linf")), fmt_metric(r.limit),
+               *([cell(runs_text(r.runs))] if audited else [])]
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
@@ -62,6 +64,7 @@ def render_markdown(reports: list[tuple[str, RunReport]], html: str | None = Non
     many = len(reports) > 1
     entries = sorted(((label, r) for label, report in reports for r in report.results),
                      key=lambda e: (severity(e[1]), e[1].test, e[1].check, e[1].backend, e[0]))
+    audited = any(r.runs for _, r in entries)  # the runs column only where the audit ran, as in the terminal
     failing = [e for e in entries if e[1].status.fails_run]
     rest = [e for e in entries if not e[1].status.fails_run]
     title = (f"{len(failing)} failing of {count(len(entries), 'check')}" if failing
@@ -75,12 +78,12 @@ def render_markdown(reports: list[tuple[str, RunReport]], html: str | None = Non
     lines.append("")
     shown = 0
     if failing:
-        lines += _rows(failing[:MAX_ROWS], many) + [""]
+        lines += _rows(failing[:MAX_ROWS], many, audited) + [""]
         shown = min(len(failing), MAX_ROWS)
     if rest and shown < MAX_ROWS:
         kept = rest[: MAX_ROWS - shown]
         lines += [f"<details><summary>{count(len(rest), 'passing or recorded check')}</summary>", "",
-                  *_rows(kept, many), "", "</details>", ""]
+                  *_rows(kept, many, audited), "", "</details>", ""]
         shown += len(kept)
     if shown < len(entries):
         lines += [f"{count(len(entries) - shown, 'more check')} not listed here: see the JSON report.", ""]

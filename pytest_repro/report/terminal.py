@@ -9,7 +9,7 @@ from typing import Any
 from ..environment import versions
 from ..results import RunReport
 from ..settings import Settings
-from . import fmt_metric
+from . import fmt_metric, ratio_text, runs_text
 
 
 def replay_command() -> str:
@@ -29,16 +29,6 @@ def header_lines(settings: Settings) -> list[str]:
     ]
 
 
-def _runs_cell(runs: dict | None) -> str:
-    """``3x same`` or ``3x L_inf 0.5 (2,3)``: the determinism audit of one check."""
-    if not runs:
-        return "-"
-    differing = runs.get("differing_runs") or []
-    if not differing:
-        return f"{runs.get('n')}x same"
-    return f"{runs.get('n')}x L_inf {fmt_metric(runs.get('max_linf_between_runs'))} ({','.join(map(str, differing))})"
-
-
 def _table(head: list[str], body: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
     line = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()  # noqa: E731
@@ -50,7 +40,7 @@ def render_table(report: RunReport) -> list[str]:
     head = ["test", "check", "backend", "vs golden", "L_inf", "limit", *(["runs"] if audited else []), "status"]
     body = [
         [r.test, r.check, r.backend, r.vs_golden, fmt_metric(r.metrics.get("linf")), fmt_metric(r.limit),
-         *([_runs_cell(r.runs)] if audited else []),
+         *([runs_text(r.runs)] if audited else []),
          r.status.value.upper() + (" (sampled)" if r.coverage == "sample" else "")]
         for r in report.sorted_results()
     ]
@@ -59,10 +49,6 @@ def render_table(report: RunReport) -> list[str]:
 
 def _seconds(value: object) -> str:
     return f"{value:.3g}s" if isinstance(value, (int, float)) else "-"
-
-
-def _ratio(value: object) -> str:
-    return f"x{value:.2f}" if isinstance(value, (int, float)) else "-"
 
 
 def render_timing(report: RunReport) -> list[str]:
@@ -78,8 +64,8 @@ def render_timing(report: RunReport) -> list[str]:
     for (nodeid, backend), t in rows.items():
         gens = t.get("generators") or {}
         body.append([nodeid, backend, _seconds(t.get("deterministic_s")), _seconds(t.get("default_s")),
-                     _ratio(t.get("deterministic_ratio")), _seconds(gens.get("cpu_s")), _seconds(gens.get("device_s")),
-                     _ratio(gens.get("device_ratio"))])
+                     ratio_text(t.get("deterministic_ratio")), _seconds(gens.get("cpu_s")),
+                     _seconds(gens.get("device_s")), ratio_text(gens.get("device_ratio"))])
     notes = sorted({str(t.get("skipped") or (t.get("generators") or {}).get("skipped")) for t in rows.values()
                     if t.get("skipped") or (t.get("generators") or {}).get("skipped")})
     return _table(head, body) + [f"skipped: {note}" for note in notes]
