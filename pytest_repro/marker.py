@@ -11,10 +11,6 @@ from .identity import DEFAULT_FRAMEWORK
 from .settings import runs, tolerance_overrides
 from .tolerance import TOLERANCE_KEYS
 
-MARKER_DOC = (
-    "repro(atol=, rtol=, max_linf=, cosine=, bitwise=, backends=[...], framework='torch', runs=N, "
-    "deterministic=True|False): tolerances, backends, determinism audit runs and determinism for this test"
-)
 MARKER_KEYS = (*TOLERANCE_KEYS, "backends", "framework", "runs", "deterministic")
 
 
@@ -35,16 +31,6 @@ def framework_of(item: pytest.Item) -> str:
     """The test's framework from the raw marker (before validation: used while parametrizing)."""
     marks = [m.kwargs.get("framework") for m in item.iter_markers("repro")]
     return next((f for f in marks if isinstance(f, str)), DEFAULT_FRAMEWORK)
-
-
-def carries_marker(node: Any, seen: dict[int, bool]) -> bool:
-    """Whether ``node`` or a collector above it has a ``repro`` marker: what ``iter_markers`` walks, with
-    each node looked at once per ``seen`` (a module of 1000 tests is asked about once, not 1000 times)."""
-    if node is None:
-        return False
-    if id(node) not in seen:
-        seen[id(node)] = any(m.name == "repro" for m in node.own_markers) or carries_marker(node.parent, seen)
-    return seen[id(node)]
 
 
 def read_marker(item: pytest.Item) -> Marker:

@@ -12,6 +12,7 @@ import dataclasses
 import inspect
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,19 +20,25 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import settings as st
-from .identity import BackendKey, TestLocation
 from .ledger import PROPERTY, SETTINGS_KEY, ReproLedger
-from .marker import MARKER_DOC, Marker, carries_marker, framework_of, read_marker
 from .pipelines import repro_pipelines  # noqa: F401  (a fixture: pytest finds it in this module)
-from .testcase import WORD_KEY, make_collector
 
 if TYPE_CHECKING:
+    from .identity import TestLocation
+    from .marker import Marker
     from .results import CheckResult
 
+# marker.py, identity.py and testcase.py load when a test needs them: a session without repro tests
+# doesn't pay for their classes (a few ms of every pytest start, the --collect-only benchmark).
 RUN_KEY = pytest.StashKey[Any]()  # the test's pytest_repro.Repro, which every repro fixture reads
-MARKER_KEY = pytest.StashKey[Marker]()
-LOCATION_KEY = pytest.StashKey[TestLocation]()
+MARKER_KEY = pytest.StashKey["Marker"]()
+LOCATION_KEY = pytest.StashKey["TestLocation"]()
 FAILED_KEY = pytest.StashKey[list]()  # failure messages of this phase's checks, caught or not
+WORD_KEY = pytest.StashKey[str]()  # the --repro-backend word a collected ReproTestCase method runs on
+MARKER_DOC = (
+    "repro(atol=, rtol=, max_linf=, cosine=, bitwise=, backends=[...], framework='torch', runs=N, "
+    "deterministic=True|False): tolerances, backends, determinism audit runs and determinism for this test"
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -86,6 +93,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def _marker(item: pytest.Item) -> Marker:
     if MARKER_KEY not in item.stash:
+        from .marker import read_marker
+
         error = None
         try:
             item.stash[MARKER_KEY] = read_marker(item)
@@ -105,6 +114,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if not carries_marker(item, seen):  # most tests: _marker reads theirs only if a fixture asks
             continue
+        from .marker import read_marker
+
         try:
             item.stash[MARKER_KEY] = read_marker(item)
         except pytest.UsageError:
@@ -112,10 +123,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 raise
 
 
+def carries_marker(node: Any, seen: dict[int, bool]) -> bool:
+    """Whether ``node`` or a collector above it has a ``repro`` marker: what ``iter_markers`` walks, with
+    each node looked at once per ``seen`` (a module of 1000 tests is asked about once, not 1000 times)."""
+    if node is None:
+        return False
+    if id(node) not in seen:
+        seen[id(node)] = any(m.name == "repro" for m in node.own_markers) or carries_marker(node.parent, seen)
+    return seen[id(node)]
+
+
 @pytest.hookimpl(trylast=True)  # last, so the backend id is the last part of the test id
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "repro_backend" not in metafunc.fixturenames:
         return
+    from .identity import BackendKey
+    from .marker import framework_of
+
     # Words that select the same backend for this test's framework run once (cpu,torch-cpu).
     framework = framework_of(metafunc.definition)
     by_key: dict[str, str] = {}
@@ -145,6 +169,8 @@ def _location(request: pytest.FixtureRequest) -> TestLocation:
         nodeid = node.nodeid
         if nodeid.startswith("::"):  # a test file outside the rootdir: name it by its path from there
             nodeid = os.path.relpath(node.path, request.config.rootpath).replace(os.sep, "/") + nodeid
+        from .identity import TestLocation
+
         node.stash[LOCATION_KEY] = TestLocation.of(nodeid, param if isinstance(param, str) else None, golden_dir)
     return node.stash[LOCATION_KEY]
 
@@ -224,7 +250,9 @@ def repro_golden(request: pytest.FixtureRequest, repro_backend: Any) -> Any:
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Any:
     # A ReproTestCase runs once per backend: pytest can't parametrize a TestCase, so its collector does.
-    return make_collector(collector, name, obj)
+    # Only a module that imported the mixin can subclass it: until then testcase.py needn't load.
+    testcase = sys.modules.get("pytest_repro.testcase")
+    return None if testcase is None else testcase.make_collector(collector, name, obj)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

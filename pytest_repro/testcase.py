@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from _pytest.unittest import TestCaseFunction, UnitTestCase  # no public API to subclass these
 
-WORD_KEY = pytest.StashKey[str]()  # the --repro-backend word one collected method runs on
+from .plugin import RUN_KEY, SETTINGS_KEY, WORD_KEY, repeats
 
 
 class ReproTestCase:
@@ -50,8 +50,6 @@ class ReproTestCase:
 def _audited(case: Any, item: Any) -> None:
     """Under --repro-runs>1 or --repro-timing, the method runs through ``audit.repeat``, as a function
     test does through ``pytest_pyfunc_call`` (which pytest never calls for a TestCase method)."""
-    from .plugin import RUN_KEY, repeats
-
     run = item.stash[RUN_KEY]
     runs = repeats(item, run)
     if runs is None:
@@ -83,7 +81,6 @@ class ReproUnitTestCase(UnitTestCase):
     def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
         from .identity import BackendKey
         from .marker import framework_of
-        from .plugin import SETTINGS_KEY
 
         framework = framework_of(self)  # type: ignore[arg-type]
         by_key: dict[str, str] = {}

@@ -113,8 +113,6 @@ def tolerance_overrides(values: dict[str, Any], where: str) -> dict[str, Any]:
 
 def backend_tolerances(lines: list[str], where: str) -> dict[str, dict[str, Any]]:
     """``repro_backend_tolerances`` lines (``cuda: atol=2e-2 cosine=1e-4``) by backend word."""
-    from .backends import check_word
-
     table: dict[str, dict[str, Any]] = {}
     for line in lines:
         line = line.strip()
@@ -123,6 +121,8 @@ def backend_tolerances(lines: list[str], where: str) -> dict[str, dict[str, Any]
         word, sep, rest = (part.strip() for part in line.partition(":"))
         if not sep:
             raise ValueError(f"{where}: expected 'BACKEND: key=value ...', got {line!r}")
+        from .backends import check_word  # only where a line names a backend: every pytest start comes here
+
         check_word(word, f"{where} ({line!r})", allow_auto=False)
         values: dict[str, Any] = {}
         for pair in rest.split():

@@ -150,3 +150,29 @@ def test_a_project_that_doesnt_use_the_plugin_doesnt_read_backend_entry_points(p
         assert "ENTRY POINTS READ" in result.stdout.str() + result.stderr.str()
     else:
         result.assert_outcomes(passed=1)
+
+
+# Reports which of the plugin's per-test modules a session loaded.
+PER_TEST_MODULES = ("pytest_repro.marker", "pytest_repro.identity", "pytest_repro.testcase", "pytest_repro.backends")
+MODULES_REPORTER = f"""
+import sys
+
+def pytest_unconfigure(config):
+    print("LOADED:", sorted(m for m in {PER_TEST_MODULES!r} if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("tests, loaded", [
+    ("def test_plain():\n    pass\n", []),  # what every pytest start with the plugin installed pays
+    ("import pytest\n\n@pytest.mark.repro(atol=0.1)\ndef test_marked():\n    pass\n",  # validated by the registry
+     ["pytest_repro.backends", "pytest_repro.identity", "pytest_repro.marker"]),
+    ("import unittest\nfrom pytest_repro import ReproTestCase\n\nclass T(ReproTestCase, unittest.TestCase):\n"
+     "    def test_x(self):\n        pass\n", list(PER_TEST_MODULES)),
+])
+def test_a_session_loads_the_per_test_modules_only_for_tests_that_need_them(pytester, monkeypatch, tests, loaded):
+    pytester.makeconftest(MODULES_REPORTER)
+    pytester.makepyfile(test_some=tests)
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    result = pytester.runpytest_subprocess("-p", "pytest_repro.plugin", "-p", "no:cacheprovider", "-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"LOADED: {sorted(loaded)}"])
