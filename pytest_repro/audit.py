@@ -15,6 +15,7 @@ Check results are held back until the runs are over, then go out once each, with
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,7 @@ class Rerun:
         self.differing: dict[str, list[int]] = {}  # the reruns whose output differs, per check
         self.lines: list[str] = []  # what differs, as the failure lists it
         self.by_label: dict[str, float | None] = {}  # timing runs: largest L_inf vs run 1, per label
+        self.completed = 0  # the runs whose call returned: fewer than asked where one raised
 
     def again(self, name: str, output: Any) -> bool:
         """Called by ``check()``: ``True`` when this is a rerun (compared here, not with the golden)."""
@@ -81,8 +83,11 @@ class Rerun:
                 self._differs(name, None, "no such check in this run")
 
     def summary(self, check: str, runs: int, ops: list[str]) -> dict[str, Any]:
-        return {"n": runs, "max_linf_between_runs": self.linf.get(check, 0.0),
-                "differing_runs": self.differing.get(check, []), "nondeterministic_ops": list(ops)}
+        out = {"n": runs, "max_linf_between_runs": self.linf.get(check, 0.0),
+               "differing_runs": self.differing.get(check, []), "nondeterministic_ops": list(ops)}
+        if self.completed < runs:  # a run raised: the ones after it never ran, so "same" would be a claim
+            out["completed"] = self.completed
+        return out
 
 
 def distance(a: Any, b: Any) -> float | None:
@@ -113,6 +118,7 @@ def repeat(run: Any, call: Callable[[], Any], runs: int, timing: bool = False) -
     """Call ``call`` ``runs`` times inside the entered :class:`~pytest_repro.Repro` ``run`` (and time it);
     the failure text when a rerun differed or a nondeterministic op ran, else ``None``."""
     checker = run.checker()
+    start = Start(run)
     rerun = Rerun()
     checker.audit = rerun
     held: list[CheckResult] = []
@@ -121,17 +127,19 @@ def repeat(run: Any, call: Callable[[], Any], runs: int, timing: bool = False) -
     seconds: dict[str, Any] | None = None
     try:
         with warn_only(run.backend.framework, ops) if runs > 1 else contextlib.nullcontext():
-            start = time.perf_counter()
+            began = time.perf_counter()
             call()
-            first_s = time.perf_counter() - start
+            first_s = time.perf_counter() - began
+            rerun.completed = 1
             for k in range(2, runs + 1):
-                _fresh(run, checker, rerun, k)
-                call()
+                _fresh(run, checker, rerun, start, k)
+                _in_run(call, k, runs)
+                rerun.completed = k
             rerun.finish()
             if timing:
                 from .timing import measure
 
-                seconds = measure(run, call, lambda k, label: _fresh(run, checker, rerun, k, label), first_s,
+                seconds = measure(run, call, lambda k, label: _fresh(run, checker, rerun, start, k, label), first_s,
                                   first=runs + 1)
                 seconds["linf_vs_first_run"] = dict(rerun.by_label)
     finally:
@@ -144,11 +152,49 @@ def repeat(run: Any, call: Callable[[], Any], runs: int, timing: bool = False) -
     return failure(run.location.nodeid, runs, rerun, ops) if runs > 1 and (rerun.lines or ops) else None
 
 
-def _fresh(run: Any, checker: Any, rerun: Rerun, k: int, label: str | None = None) -> None:
-    """The state run 1 started from: the framework reseeded, no seeds drawn yet, no check names used."""
+class Start:
+    """The global RNG states just before run 1: Python's, numpy's (where loaded) and the framework's.
+
+    A rerun starts from them, not from a fresh seed: a fixture or ``setUp`` that drew random numbers or
+    reseeded (``torch.manual_seed(42)``) ran once, before run 1 alone, and reseeding would start the
+    reruns elsewhere and call a deterministic test nondeterministic.
+    """
+
+    def __init__(self, run: Any) -> None:
+        import random
+
+        self.numpy = sys.modules.get("numpy")  # not loaded yet: nothing drew from its global RNG
+        self.states = (random.getstate(), None if self.numpy is None else self.numpy.random.get_state(),
+                       run.backend.rng_state())
+
+    def restore(self, run: Any) -> None:
+        import random
+
+        python, numpy, framework = self.states
+        run.backend.seed_all(run.settings.seed)  # every device as the fixture left it (CUDA before it started)
+        if framework is not None:  # then what run 1 started from, where the backend can tell
+            run.backend.set_rng_state(framework)
+        random.setstate(python)
+        if numpy is not None and self.numpy is not None:
+            self.numpy.random.set_state(numpy)
+
+
+def _in_run(call: Callable[[], Any], k: int, runs: int) -> None:
+    """``call()`` for rerun ``k``: what it raises says which run, since the test passed the run before."""
+    try:
+        call()
+    except Exception as exc:
+        if hasattr(exc, "add_note"):  # Python 3.11+; pytest prints the notes under the error
+            exc.add_note(f"pytest-repro: raised in run {k} of {runs} of the determinism audit (--repro-runs); "
+                         "the runs before it got past this point")
+        raise
+
+
+def _fresh(run: Any, checker: Any, rerun: Rerun, start: Start, k: int, label: str | None = None) -> None:
+    """The state run 1 started from: its RNG states, no seeds drawn yet, no check names used."""
     rerun.start(k, label)
     run.seeds.clear()  # the checker shares this list; run 1's results hold their own copies
-    run.backend.seed_all(run.settings.seed)
+    start.restore(run)
     checker.restart()
 
 

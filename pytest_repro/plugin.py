@@ -213,12 +213,12 @@ def repro_backend(request: pytest.FixtureRequest, repro_settings: st.Settings) -
             pytest.fail(f"{exc} (--repro-require-backend: this job needs its backend)", pytrace=False)
         pytest.skip(str(exc))
     node.stash[RUN_KEY] = run
-    if inspect.iscoroutinefunction(getattr(node, "obj", None)) and (
-            (run.marker.runs or run.settings.runs) > 1 or run.settings.timing):
-        # Said here, at setup: the plugin that runs the coroutine (anyio, pytest-asyncio) calls it itself.
-        node.warn(pytest.PytestWarning(f"{node.nodeid}: the determinism audit (--repro-runs, --repro-timing) "
-                                       "can't repeat an async test; it ran once"))
-    try:
+    try:  # from here on the run is exited whatever happens, a warning turned error included
+        if inspect.iscoroutinefunction(getattr(node, "obj", None)) and _asked_runs(run) is not None:
+            # Said at setup: what runs a coroutine (anyio, pytest-asyncio, unittest's IsolatedAsyncioTestCase)
+            # calls it itself, so the plugin can't call it again.
+            node.warn(pytest.PytestWarning(f"{node.nodeid}: --repro-runs and --repro-timing can't repeat an "
+                                           "async test; it ran once"))
         yield run.backend
     finally:
         run.__exit__(None, None, None)
@@ -266,7 +266,11 @@ def repeats(item: pytest.Item, run: Any) -> int | None:
     own calls); ``None``: once, as without the plugin. Also for a TestCase method (testcase.py)."""
     if run is None or inspect.iscoroutinefunction(getattr(item, "obj", None)):  # its event loop isn't ours
         return None
-    runs: int = run.marker.runs or run.settings.runs
+    return _asked_runs(run)
+
+
+def _asked_runs(run: Any) -> int | None:
+    runs: int = run.marker.runs or run.settings.runs  # the marker's runs= wins over --repro-runs / ini
     return None if runs == 1 and not run.settings.timing else runs
 
 

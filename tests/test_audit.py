@@ -289,9 +289,15 @@ def anyio_backend():
 @pytest.mark.anyio
 async def test_x(repro_golden):
     repro_golden.check([1.0, 2.0])
+
+def test_y(repro_golden):
+    repro_golden.check([3.0])
 """)
     inner.regen()
     for option in ("--repro-runs=2", "--repro-timing"):
         result = inner.run(option, "-W", "always::pytest.PytestWarning")  # not this suite's "error"
-        result.assert_outcomes(passed=1, warnings=1)
-        result.stdout.fnmatch_lines(["*test_x*: the determinism audit*can't repeat an async test; it ran once*"])
+        result.assert_outcomes(passed=2, warnings=1)
+        result.stdout.fnmatch_lines(["*test_x*: --repro-runs and --repro-timing can't repeat an async test;*"])
+    # The warning as an error fails that test alone: its run is exited, the next test's starts
+    strict = inner.run("--repro-runs=2", "-W", "error::pytest.PytestWarning")
+    strict.assert_outcomes(passed=1, errors=1)

@@ -28,10 +28,16 @@ def audited() -> RunReport:
 
 
 def test_the_texts_say_the_runs_and_the_ratios():
-    assert runs_text(MOVED) == "3x L_inf 2.50e-01 (2,3)"
+    assert runs_text(MOVED) == "3x L_inf 2.50e-01 (2,3), 1 nondeterministic op"
     assert runs_text(STEADY) == "3x same" and runs_text(None) == "-"
-    assert timing_text(TIMED) == "deterministic x1.30; device generator x0.90"
-    assert timing_text({"deterministic_ratio": 2.0, "generators": {"skipped": "no device"}}) == "deterministic x2.00"
+    assert runs_text({**STEADY, "completed": 1}) == "1 of 3 ran: same"  # run 2 raised: nothing after it ran
+    assert runs_text({**STEADY, "differing_runs": [2], "max_linf_between_runs": None}) == "3x L_inf n/a (2)"
+    assert runs_text({**STEADY, "nondeterministic_ops": ["a", "b"]}) == "3x same, 2 nondeterministic ops"
+    assert timing_text(TIMED) == "deterministic vs default x1.30; device vs CPU generator x0.90"
+    assert timing_text({"deterministic_ratio": 2.0, "generators": {"skipped": "no device"}}) == \
+        "deterministic vs default x2.00"
+    assert timing_text({"deterministic_ratio": 2.0, "linf_vs_first_run": {"deterministic": 0.0, "default": 4.0}}) \
+        == "deterministic vs default x2.00; off, the output moved by L_inf 4.00e+00"
     assert timing_text({"skipped": "MindSpore: once per process"}) == "skipped: MindSpore: once per process"
     assert timing_text(None) == "-"
 
@@ -41,7 +47,7 @@ def test_every_view_has_a_runs_column_only_where_the_audit_ran():
     for lines in (render_table(audited()), render_markdown([("r.json", audited())]).splitlines()):
         head = next(line for line in lines if "L_inf" in line and "test" in line)
         assert "runs" in head.replace("|", " ").split(), head
-        assert any("3x L_inf 2.50e-01 (2,3)" in line for line in lines)
+        assert any("3x L_inf 2.50e-01 (2,3), 1 nondeterministic op" in line for line in lines)
         assert any("t.py::test_steady" in line and "3x same" in line for line in lines)
     assert "runs" not in render_table(plain)[0].split()
     assert "| runs |" not in render_markdown([("r.json", plain)])
@@ -54,7 +60,7 @@ def test_the_html_index_and_card_say_the_audit_ops_and_the_cost():
     assert "<th>runs</th>" in index and "3x L_inf 2.50e-01 (2,3)" in index and "3x same" in index
     card = text.split('id="check-0"')[1].split('id="check-1"')[0]  # the failing check comes first
     assert "t.py::test_moving" in card
-    assert "determinism audit" in card and "nondeterministic ops: aten::histc" in card
-    assert "cost of determinism" in card and "deterministic x1.30; device generator x0.90" in card
+    assert "determinism audit" in card and "nondeterministic ops</td><td><code>aten::histc</code>" in card
+    assert "cost of determinism" in card and "deterministic vs default x1.30; device vs CPU generator x0.90" in card
     steady = text.split('id="check-1"')[1]
     assert "3x same" in steady and "cost of determinism" not in steady

@@ -201,4 +201,62 @@ class AsyncTests(ReproTestCase, unittest.IsolatedAsyncioTestCase):
     inner.regen()
     result = inner.run("--repro-runs=2", "-W", "always::pytest.PytestWarning")  # not this suite's "error"
     result.assert_outcomes(passed=1, warnings=1)
-    result.stdout.fnmatch_lines(["*AsyncTests::test_x: the determinism audit*can't repeat an async test; it ran once*"])
+    result.stdout.fnmatch_lines(["*AsyncTests::test_x: --repro-runs and --repro-timing can't repeat an async*"])
+
+
+# setUp seeds every global RNG (the unittest habit); each test draws from one. Deterministic in any process.
+SEEDED_IN_SETUP = """
+import random
+import unittest
+
+import numpy as np
+import torch
+
+from pytest_repro import ReproTestCase
+
+
+class SeededTests(ReproTestCase, unittest.TestCase):
+    def setUp(self):
+        torch.manual_seed(42)
+        np.random.seed(42)
+        random.seed(42)
+        self.layer = torch.nn.Linear(3, 3)  # weights drawn in setUp, once for all the runs
+
+    def test_torch(self):
+        self.repro_golden.check(self.layer(torch.randn(2, 3)).detach())
+
+    def test_numpy(self):
+        self.repro_golden.check(np.random.rand(4))
+
+    def test_python(self):
+        self.repro_golden.check([random.random() for _ in range(4)])
+
+    def test_fails_in_run_2(self):
+        self.repro_golden.check([1.0])
+        type(self).calls = getattr(type(self), "calls", 0) + 1
+        if self.calls == 2:
+            raise RuntimeError("only the second time")
+"""
+
+
+def test_reruns_start_from_the_rng_states_run_1_started_from(inner):
+    pytest.importorskip("torch")
+    inner.write(SEEDED_IN_SETUP)
+    inner.regen("-k", "not fails")
+    result = inner.run("--repro-runs=3", "--repro-report=r.json", "-k", "not fails")
+    result.assert_outcomes(passed=3)  # reseeding each rerun with --repro-seed called all three moving
+    runs = [r["runs"] for r in json.loads((inner.path / "r.json").read_text())["results"]]
+    assert runs == [{"n": 3, "differing_runs": [], "max_linf_between_runs": 0.0, "nondeterministic_ops": []}] * 3
+
+
+def test_a_run_that_raises_says_which_and_the_runs_after_it_are_not_claimed(inner):
+    pytest.importorskip("torch")
+    inner.write(SEEDED_IN_SETUP)
+    inner.regen("-k", "fails")
+    result = inner.run("--repro-runs=3", "--repro-report=r.json", "-k", "fails")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*RuntimeError: only the second time",
+                                 "*raised in run 2 of 3 of the determinism audit*"])
+    [check] = json.loads((inner.path / "r.json").read_text())["results"]
+    assert check["runs"]["completed"] == 1
+    result.stdout.fnmatch_lines(["*test_fails_in_run_2*1 of 3 ran: same*"])

@@ -69,6 +69,20 @@ class TorchBackend(Backend):
         else:
             torch.manual_seed(seed)  # also seeds every CUDA device, lazily
 
+    def rng_state(self) -> Any:
+        import torch
+
+        # CUDA's states only once CUDA has started; before that it holds the seed seed_all queued for it.
+        return torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+
+    def set_rng_state(self, state: Any) -> None:
+        import torch
+
+        cpu, cuda = state
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
     def generator(self, seed: int) -> Any:
         import torch
 

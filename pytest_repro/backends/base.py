@@ -106,6 +106,16 @@ class Backend:
         """Seed the framework's global RNGs (only called once the backend is in use)."""
         raise NotImplementedError
 
+    def rng_state(self) -> Any:
+        """The framework's global RNG state, so that an audit rerun starts where run 1 started (after
+        whatever a fixture or ``setUp`` drew or seeded); ``None`` where it can't be read: reruns then
+        start from ``seed_all`` alone."""
+        return None
+
+    def set_rng_state(self, state: Any) -> None:
+        """Restore a state :meth:`rng_state` returned."""
+        raise NotImplementedError
+
     def generator(self, seed: int) -> Any:
         """A fresh generator seeded with ``seed``, of the kind this framework's pipelines take."""
         raise NotImplementedError

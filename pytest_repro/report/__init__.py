@@ -18,13 +18,20 @@ def fmt_metric(value: object) -> str:
 
 
 def runs_text(runs: dict | None) -> str:
-    """``3x same`` or ``3x L_inf 5.00e-01 (2,3)``: the determinism audit of one check (``-``: none)."""
+    """The determinism audit of one check: ``3x same``, ``3x L_inf 5.00e-01 (2,3)`` (the runs that differ),
+    ``1 of 3 ran`` where a run raised, ``, 2 nondeterministic ops`` where warn-only mode saw some; ``-``: none."""
     if not runs:
         return "-"
+    n, done = runs.get("n"), runs.get("completed")
+    head = f"{n}x" if done is None else f"{done} of {n} ran:"
     differing = runs.get("differing_runs") or []
-    if not differing:
-        return f"{runs.get('n')}x same"
-    return f"{runs.get('n')}x L_inf {fmt_metric(runs.get('max_linf_between_runs'))} ({','.join(map(str, differing))})"
+    if differing:
+        linf = runs.get("max_linf_between_runs")
+        text = f"{head} L_inf {'n/a' if linf is None else fmt_metric(linf)} ({','.join(map(str, differing))})"
+    else:
+        text = f"{head} same"
+    ops = runs.get("nondeterministic_ops") or []
+    return text + (f", {len(ops)} nondeterministic op{'' if len(ops) == 1 else 's'}" if ops else "")
 
 
 def ratio_text(value: object) -> str:
@@ -32,14 +39,17 @@ def ratio_text(value: object) -> str:
 
 
 def timing_text(timing: dict | None) -> str:
-    """--repro-timing in a line: ``deterministic x1.30; device generator x0.90`` (or why it was skipped)."""
+    """--repro-timing in a line: ``deterministic vs default x1.30; device vs CPU generator x0.90`` (or why it
+    was skipped), and how far the output moved with determinism off, where it moved."""
     if not timing:
         return "-"
     if timing.get("skipped"):
         return f"skipped: {timing['skipped']}"
     gens = timing.get("generators") or {}
-    device = f"; device generator {ratio_text(gens.get('device_ratio'))}" if "device_ratio" in gens else ""
-    return f"deterministic {ratio_text(timing.get('deterministic_ratio'))}{device}"
+    device = f"; device vs CPU generator {ratio_text(gens.get('device_ratio'))}" if "device_ratio" in gens else ""
+    moved = (timing.get("linf_vs_first_run") or {}).get("default")  # whether switching determinism off shows
+    off = f"; off, the output moved by L_inf {fmt_metric(moved)}" if moved else ""
+    return f"deterministic vs default {ratio_text(timing.get('deterministic_ratio'))}{device}{off}"
 
 
 def count(n: int, noun: str) -> str:
