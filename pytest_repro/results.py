@@ -114,7 +114,7 @@ class CheckResult:
     @property
     def vs_golden(self) -> str:
         """Which entry it was compared with: ``same``, another key (the CPU fallback), ``new`` or ``-``."""
-        if self.status is Status.WRITTEN:
+        if self.status is Status.WRITTEN or self.written:  # written, then failed by the audit's reruns: new too
             return "new"
         if self.golden_backend is None:
             return "-"

@@ -64,3 +64,22 @@ def test_the_html_index_and_card_say_the_audit_ops_and_the_cost():
     assert "cost of determinism" in card and "deterministic vs default x1.30; device vs CPU generator x0.90" in card
     steady = text.split('id="check-1"')[1]
     assert "3x same" in steady and "cost of determinism" not in steady
+
+
+def test_a_golden_written_then_failed_by_the_audit_is_said_new_and_listed(inner):
+    inner.write("""
+import itertools
+import numpy as np
+import pytest
+
+CALLS = itertools.count()
+
+@pytest.mark.repro(runs=2)
+def test_moving(repro_golden):
+    repro_golden.check(np.full(3, next(CALLS), dtype=np.float32))
+""")
+    result = inner.run("--repro-regen")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["test_inner.py::test_moving *output *torch-cpu *new *2x L_inf 1.00e+00 (2) *FAIL",
+                                 "written, then failed: test_inner.py::test_moving ?output? on torch-cpu -> golden/*"])
+    assert inner.golden("test_inner/test_moving").exists()

@@ -103,7 +103,8 @@ def write_summary(tr: Any, settings: Settings, report: RunReport) -> None:
         for text in ops:
             tr.write_line(text)
     root = Path(getattr(getattr(tr, "config", None), "rootpath", Path.cwd()))
-    written = [r for r in report.results if r.status.value in ("written", "rewritten")]
+    # A golden the audit's reruns then failed (status fail) was written all the same: it is listed too.
+    written = [r for r in report.results if r.status.value in ("written", "rewritten") or r.written]
     paths = [r for r in report.results if r.trajectory.get("status") in ("written", "rewritten")]
     if written or paths:
         tr.write_sep("-", "repro goldens written (--repro-regen)")
@@ -112,7 +113,8 @@ def write_summary(tr: Any, settings: Settings, report: RunReport) -> None:
             if r.status.value == "rewritten" and r.metrics:
                 old, new = r.metrics.get("golden_abs_sum"), r.metrics.get("abs_sum")
                 moved = f" (moved: L_inf {fmt_metric(r.metrics.get('linf'))}, abs-sum {old} -> {new})"
-            tr.write_line(f"{r.status}: {r.label} on {r.backend}{moved} -> {_relative(r.golden_file, root)}")
+            what = r.status.value if r.status.value in ("written", "rewritten") else "written, then failed"
+            tr.write_line(f"{what}: {r.label} on {r.backend}{moved} -> {_relative(r.golden_file, root)}")
         for r in paths:  # the trajectory entries, each beside its output's
             tr.write_line(f"{r.trajectory['status']}: {r.test} [{r.trajectory.get('check')}] "
                           f"({r.trajectory.get('steps')} steps) on {r.backend} -> {_relative(r.golden_file, root)}")
