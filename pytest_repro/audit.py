@@ -108,10 +108,15 @@ def distance(a: Any, b: Any) -> float | None:
 def call_repeated(item: pytest.Function, run: Any, runs: int) -> bool:
     """``pytest_pyfunc_call`` for a repro test under --repro-runs>1 or --repro-timing (``True``: called)."""
     args = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
-    problem = repeat(run, lambda: item.obj(**args), runs, timing=run.settings.timing)
+    repeat_or_fail(run, lambda: item.obj(**args), runs)
+    return True
+
+
+def repeat_or_fail(run: Any, call: Callable[[], Any], runs: int) -> None:
+    """:func:`repeat` in a test (a function, or a TestCase method): its failure text fails the test."""
+    problem = repeat(run, call, runs, timing=run.settings.timing)
     if problem is not None:
         pytest.fail(problem, pytrace=False)
-    return True
 
 
 def repeat(run: Any, call: Callable[[], Any], runs: int, timing: bool = False) -> str | None:

@@ -69,6 +69,16 @@ class BackendKey(str):
 
 # ---- file names ----
 
+def distinct_words(words: tuple[str, ...] | list[str], framework: str) -> list[str]:
+    """The ``--repro-backend`` words that select different backends for a test on ``framework``, in their
+    order: cpu,torch-cpu runs once. ``auto`` stays as it is: it resolves when the test runs."""
+    by_key: dict[str, str] = {}
+    for word in words:
+        key = None if word == "auto" else BackendKey.for_word(word, framework)
+        by_key.setdefault(key or word, word)
+    return list(by_key.values())
+
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\-\[\]=+,@]")
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 MAX_NAME = 100

@@ -137,16 +137,10 @@ def carries_marker(node: Any, seen: dict[int, bool]) -> bool:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "repro_backend" not in metafunc.fixturenames:
         return
-    from .identity import BackendKey
+    from .identity import distinct_words
     from .marker import framework_of
 
-    # Words that select the same backend for this test's framework run once (cpu,torch-cpu).
-    framework = framework_of(metafunc.definition)
-    by_key: dict[str, str] = {}
-    for word in metafunc.config.stash[SETTINGS_KEY].backends:
-        key = None if word == "auto" else BackendKey.for_word(word, framework)  # auto resolves when the test runs
-        by_key.setdefault(key or word, word)
-    words = list(by_key.values())
+    words = distinct_words(metafunc.config.stash[SETTINGS_KEY].backends, framework_of(metafunc.definition))
     if len(words) > 1:
         metafunc.parametrize("repro_backend", words, indirect=True, ids=words)
 

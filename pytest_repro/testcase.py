@@ -61,11 +61,9 @@ def _audited(case: Any, item: Any) -> None:
 
     @functools.wraps(method)  # keeps unittest's skip attributes
     def repeated() -> None:
-        from .audit import repeat
+        from .audit import repeat_or_fail
 
-        problem = repeat(run, method, runs, timing=run.settings.timing)
-        if problem is not None:
-            pytest.fail(problem, pytrace=False)
+        repeat_or_fail(run, method, runs)
 
     # unittest calls the instance's attribute; pytest first sets the attribute named like the item to item.obj
     setattr(case, name, repeated)
@@ -81,14 +79,10 @@ class ReproTestCaseFunction(TestCaseFunction):
 
 class ReproUnitTestCase(UnitTestCase):
     def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
-        from .identity import BackendKey
+        from .identity import distinct_words
         from .marker import framework_of
 
-        framework = framework_of(self)  # type: ignore[arg-type]
-        by_key: dict[str, str] = {}
-        for word in self.config.stash[SETTINGS_KEY].backends:  # cpu,torch-cpu is one backend: run it once
-            by_key.setdefault(word if word == "auto" else str(BackendKey.for_word(word, framework) or word), word)
-        words = list(by_key.values())
+        words = distinct_words(self.config.stash[SETTINGS_KEY].backends, framework_of(self))  # type: ignore[arg-type]
         for item in super().collect():
             if isinstance(item, TestCaseFunction):
                 yield from self._per_backend(item, words)

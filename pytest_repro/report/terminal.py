@@ -9,7 +9,7 @@ from typing import Any
 from ..environment import versions
 from ..results import RunReport
 from ..settings import Settings
-from . import fmt_metric, ratio_text, runs_text
+from . import fmt_metric, ratio_text, runs_text, status_text
 
 
 def replay_command() -> str:
@@ -41,7 +41,7 @@ def render_table(report: RunReport) -> list[str]:
     body = [
         [r.test, r.check, r.backend, r.vs_golden, fmt_metric(r.metrics.get("linf")), fmt_metric(r.limit),
          *([runs_text(r.runs)] if audited else []),
-         r.status.value.upper() + (" (sampled)" if r.coverage == "sample" else "")]
+         status_text(r)]
         for r in report.sorted_results()
     ]
     return _table(head, body)
