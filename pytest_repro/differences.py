@@ -180,38 +180,28 @@ class Differences:
 class _OutputStats:
     """The output's abs-sum, mean and std from the comparison's own chunks: what ``summary._stats`` gives.
 
-    The abs-sum and mean are the very sums ``_stats`` runs (an output of one sign needs no |a| pass: the
-    sum of a chunk is its abs-sum up to sign). std combines chunks as ``_stats`` does (Chan et al.); each
-    chunk's centred sum of squares is a.a - (sum a)^2 / n from the pass's sums of products, or, where that
+    The abs-sum and mean are the very sums ``_stats`` runs: both take them with ``summary.Moments``, which
+    also combines the chunks for std (Chan et al.). Here each chunk's centred sum of squares is a.a - (sum a)^2 / n from the pass's sums of products, or, where that
     subtraction would lose more than 6 of float64's 16 digits (values far from their mean, or all equal),
     the exact sum of (a - mean)^2 in a pass of its own. So std agrees with ``_stats`` to about 1e-10.
     """
 
     def __init__(self, output: dict[str, Any]):
         lo, hi = output.get("min", 0.0), output.get("max", 0.0)  # summarize keeps their signs exactly
-        self.one_sign = lo >= 0 or hi <= 0
-        self.total = self.abs_total = 0.0
-        self.parts: list[tuple[int, float, float]] = []  # per chunk: count, mean, centred sum of squares
+        self.moments = summary.Moments(one_sign=lo >= 0 or hi <= 0)
 
     def add(self, w: np.ndarray, dd: float, re: float, ee: float, spare: np.ndarray) -> None:
-        s = float(w.sum())
-        self.total += s
-        if self.one_sign:
-            self.abs_total += abs(s)  # sum |a| = |sum a| where no value has the other sign, to the last bit
-        else:
-            np.abs(w, out=spare)
-            self.abs_total += float(spare.sum())
+        s = self.moments.add(w, spare)
         mean = s / w.size
         m2 = (dd + 2 * re + ee) - s * mean  # a.a with a = r + e, less n * mean^2
         if not m2 * 1e6 >= dd + 2 * abs(re) + ee:  # cancellation (or NaN): sum the centred squares exactly
             np.subtract(w, mean, out=spare)
             m2 = _dot(spare, spare, spare)
-        self.parts.append((w.size, mean, m2))
+        self.moments.parts.append((w.size, mean, m2))
 
     def result(self, n: int) -> dict[str, float] | None:
-        mean = self.total / n
-        m2 = sum(c + k * (m - mean) ** 2 for k, m, c in self.parts) if len(self.parts) > 1 else self.parts[0][2]
-        stats = {"abs_sum": self.abs_total, "mean": mean, "std": float(np.sqrt(m2 / n))}
+        abs_sum, mean, std = self.moments.result(n)
+        stats = {"abs_sum": abs_sum, "mean": mean, "std": std}
         if not all(np.isfinite(v) for v in stats.values()):
             return None
         return {name: summary._num(value) for name, value in stats.items()}

@@ -117,6 +117,36 @@ def _non_finite(flat: np.ndarray) -> tuple[int, int]:
     return nan, inf
 
 
+class Moments:
+    """An output's sums, chunk by chunk, as ``_stats`` and the comparison's shared pass (differences.py) both
+    take them, so both give the same abs-sum and mean to the last bit. Each chunk adds its sum (its abs-sum
+    too: where every value has one sign, |sum| is the abs-sum to the last bit) and then, into ``parts``,
+    its count, mean and centred sum of squares, which :meth:`result` combines (Chan et al.)."""
+
+    def __init__(self, one_sign: bool) -> None:
+        self.one_sign = one_sign
+        self.total = self.abs_total = 0.0
+        self.parts: list[tuple[int, float, float]] = []  # per chunk: count, mean, centred sum of squares
+
+    def add(self, w: np.ndarray, spare: np.ndarray) -> float:
+        """The float64 chunk ``w``'s sum (returned) and abs-sum; ``spare``: a buffer of its size."""
+        s = float(w.sum())
+        self.total += s
+        if self.one_sign:
+            self.abs_total += abs(s)
+        else:
+            np.abs(w, out=spare)
+            self.abs_total += float(spare.sum())
+        return s
+
+    def result(self, n: int) -> tuple[float, float, float]:
+        """abs-sum, mean and std of all ``n`` values."""
+        mean = self.total / n
+        parts = self.parts
+        m2 = sum(c + k * (m - mean) ** 2 for k, m, c in parts) if len(parts) > 1 else parts[0][2]
+        return self.abs_total, mean, float(np.sqrt(m2 / n))
+
+
 def _stats(flat: np.ndarray) -> dict[str, Any] | None:
     """abs-sum, mean, std, min and max in one chunked pass; ``None`` if a value is NaN or Inf.
 
@@ -124,36 +154,26 @@ def _stats(flat: np.ndarray) -> dict[str, Any] | None:
     which a single pass of sum and sum of squares would not be for values far from zero.
     """
     n = flat.size
-    total = abs_total = 0.0
-    parts: list[tuple[int, float, float]] = []  # per chunk: count, mean, centred sum of squares
     # min/max in the output's own dtype: the float64 conversion is exact and keeps the order
     lo, hi = flat.min(), flat.max()
-    one_sign = bool(lo >= 0 or hi <= 0)  # False for NaN: the |a| pass below then carries it into the abs-sum
+    # one_sign is False for NaN: the |a| pass then carries it into the abs-sum
+    moments = Moments(one_sign=bool(lo >= 0 or hi <= 0))
     with scratch(2, min(n, CHUNK)) as (wide, work), np.errstate(over="ignore", invalid="ignore"):
         for start in chunks(n):
             part = flat[start:start + CHUNK]
             w, t = wide[:part.size], work[:part.size]
             w[...] = part
-            s = float(w.sum())
-            total += s
-            if one_sign:  # sum |a| = |sum a| where no value has the other sign, to the last bit
-                abs_total += abs(s)
-            else:
-                np.abs(w, out=t)
-                abs_total += float(t.sum())
-            mean = s / part.size
+            mean = moments.add(w, t) / part.size
             np.subtract(w, mean, out=t)
             np.multiply(t, t, out=t)
-            parts.append((part.size, mean, float(t.sum())))
-        if not np.isfinite(abs_total):
+            moments.parts.append((part.size, mean, float(t.sum())))
+        if not np.isfinite(moments.abs_total):
             # NaN or Inf propagate into the abs-sum; a finite output only gets here near float64's limit
             if flat.dtype.kind == "f" and any(_non_finite(flat)):
                 return None
             return _scaled_stats(flat)
-        mean = total / n
-        m2 = sum(c + k * (m - mean) ** 2 for k, m, c in parts) if len(parts) > 1 else parts[0][2]
-        stats = {"abs_sum": abs_total, "mean": mean, "std": np.sqrt(m2 / n),
-                 "min": float(lo), "max": float(hi)}
+        abs_sum, mean, std = moments.result(n)
+        stats = {"abs_sum": abs_sum, "mean": mean, "std": std, "min": float(lo), "max": float(hi)}
         if not all(np.isfinite(v) for v in stats.values()):
             return _scaled_stats(flat)
     return {name: _num(value) for name, value in stats.items()}
