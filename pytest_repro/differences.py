@@ -181,9 +181,10 @@ class _OutputStats:
     """The output's abs-sum, mean and std from the comparison's own chunks: what ``summary._stats`` gives.
 
     The abs-sum and mean are the very sums ``_stats`` runs: both take them with ``summary.Moments``, which
-    also combines the chunks for std (Chan et al.). Here each chunk's centred sum of squares is a.a - (sum a)^2 / n from the pass's sums of products, or, where that
-    subtraction would lose more than 6 of float64's 16 digits (values far from their mean, or all equal),
-    the exact sum of (a - mean)^2 in a pass of its own. So std agrees with ``_stats`` to about 1e-10.
+    also combines the chunks for std (Chan et al.). Here each chunk's centred sum of squares is
+    a.a - (sum a)^2 / n from the pass's sums of products, or, where that subtraction would lose more than
+    6 of float64's 16 digits (values far from their mean, or all equal), the exact sum of (a - mean)^2 in
+    a pass of its own. So std agrees with ``_stats`` to about 1e-10.
     """
 
     def __init__(self, output: dict[str, Any]):
