@@ -155,11 +155,11 @@ def _stored_member(f: Any, info: zipfile.ZipInfo, sum64: str | None) -> np.ndarr
 def _unlike(info: zipfile.ZipInfo, whole: bool) -> str:
     """What a member whose sum64 differs from its entry's is: a sound file of another write (its bytes
     match its own CRC-32), or a damaged one. Only a failed check pays for the CRC-32 that tells them."""
-    index = info.filename == "index.npy"
+    field = _MEMBER_FIELD[info.filename]  # only values.npy and index.npy get here
     if not whole:
-        return (f"{info.filename}: its bytes match neither the entry's {'index' if index else 'array'}_sum64 "
+        return (f"{info.filename}: its bytes match neither the entry's {field}_sum64 "
                 "nor the archive's CRC-32 (a damaged file)")
-    if index:
+    if field == "index":
         return f"{info.filename}: its sample positions do not match the entry's index_sum64"
     return f"{info.filename} does not match its entry (an interrupted --repro-regen?)"
 
@@ -248,7 +248,7 @@ class GoldenFile:
         if entry is None:
             raise self._error(check, backend, "", "no such entry")
         try:
-            sums = {"values": entry.get("array_sum64"), "index": entry.get("index_sum64")}
+            sums = {member: entry.get(f"{field}_sum64") for member, field in _FIELD.items()}
             values, index, stored = _read(self.path.with_name(entry["array"]), sums)
         except GoldenError as exc:
             raise self._error(check, backend, "array", str(exc).rstrip(".")) from None
