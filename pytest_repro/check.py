@@ -23,7 +23,7 @@ from .report.failure import failure_text, trajectory_failure
 from .results import CheckResult, Status
 from .settings import SAMPLE_SIZE, Settings, tolerance_overrides
 from .store import GoldenError, GoldenFile, locked, save_arrays, sweep_once
-from .summary import sample_indices, sha256, summarize, with_stats
+from .summary import extremes, sample_indices, sha256, summarize, with_stats
 from .trajectory import SUFFIX, Pending, TrajectoryRecorder
 from .trajectory_check import judge_trajectory, obtain_trajectory, regen_trajectory
 from .verdict import IncomparableArrays, Side, Verdict, judge, same_environment
@@ -118,7 +118,8 @@ class GoldenChecker:
             # or to with_stats below.
             sampled = array.nbytes > self.settings.array_limit
             hashed = bool(self.settings.regen) or (sampled and bool(self.settings.report))
-            result.summary = summarize(array, dtype, hashed, stats=hashed)
+            known = extremes(array)  # read once: the summary and the comparison both need them
+            result.summary = summarize(array, dtype, hashed, stats=hashed, known=known)
             if self.settings.report:
                 try:
                     result.array_file = self._keep_for_report(name, array)
@@ -132,7 +133,7 @@ class GoldenChecker:
             try:
                 if recorder is not None:  # first: the output's failure message names the first divergent step
                     result.trajectory = judge_trajectory(self, result, recorder)
-                verdict = self._compare(result, array)
+                verdict = self._compare(result, array, known)
                 if result.trajectory and result.trajectory["status"] != Status.PASS.value:
                     raise self._fail(result, trajectory_failure(result, str(self.path), self.regen_command()),
                                      status=Status(result.trajectory["status"]))
@@ -271,13 +272,15 @@ class GoldenChecker:
         return (self.settings.regen == "all" or not within or probe.golden_backend != result.backend
                 or not same_record)
 
-    def _compare(self, result: CheckResult, array: np.ndarray) -> Verdict:
+    def _compare(self, result: CheckResult, array: np.ndarray, read: tuple[float, float] | None = None) -> Verdict:
+        """Judge ``array`` (``read``: its extremes, where read already) against this test's golden."""
         __tracebackhide__ = True
         key = self.backend.key
         golden = self._load(result)
         try:
             entry, golden_key = golden.lookup(result.check, key)
-            stored, index = golden.load_array(result.check, golden_key) if entry is not None else (None, None)
+            stored, index, stored_extremes = (golden.load_kept(result.check, golden_key) if entry is not None
+                                              else (None, None, None))
         except GoldenError as exc:
             raise self._fail(result, str(exc)) from None
         if entry is None:
@@ -289,7 +292,8 @@ class GoldenChecker:
             ), status=Status.MISSING)
         try:
             verdict = judge(
-                Side(result.summary, array.reshape(-1)), Side(entry["summary"], stored, index), result.tolerance,
+                Side(result.summary, array.reshape(-1), extremes=read),
+                Side(entry["summary"], stored, index, stored_extremes), result.tolerance,
                 same_environment(golden_key, entry.get("fingerprint"), key, result.fingerprint),
             )
         except (UnsupportedOutput, IncomparableArrays) as exc:

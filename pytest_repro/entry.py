@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .summary import CORNER, sha256
+from .summary import CORNER, extremes, sha256
 
 
 class GoldenError(Exception):
@@ -150,8 +150,9 @@ def _json_value(value: Any, depth: int) -> bool:
 
 
 def check_arrays(entry: dict[str, Any], values: np.ndarray, index: np.ndarray | None,
-                 crcs: dict[str, str] | None = None) -> None:
+                 crcs: dict[str, str] | None = None) -> tuple[float, float] | None:
     """The arrays loaded for a valid ``entry`` hold what it says; else :class:`Malformed` (field ``array``).
+    Returns the values' min and max (``summary.extremes``), read for the NaN check and kept for the comparison.
 
     ``crcs``: the CRC-32s of the file's members, from its zip directory (``store._read``, which checked
     the bytes by the entry's sum64s or by these). An entry that records them is matched by them: no
@@ -192,5 +193,7 @@ def check_arrays(entry: dict[str, Any], values: np.ndarray, index: np.ndarray | 
             raise Malformed("array", f"{name}: its sample positions are not increasing positions in "
                                      f"[0, {summary['size']})")
     # min and max: NaN reaches both and an Inf one of them, with no temporary the size of the array
-    if values.dtype.kind == "f" and values.size and not (np.isfinite(values.min()) and np.isfinite(values.max())):
+    found = extremes(values)
+    if found is not None and not (math.isfinite(found[0]) and math.isfinite(found[1])):
         raise Malformed("array", f"{name} holds NaN or Inf values")
+    return found

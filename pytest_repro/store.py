@@ -244,6 +244,11 @@ class GoldenFile:
 
     def load_array(self, check: str, backend: str) -> tuple[np.ndarray, np.ndarray | None]:
         """The kept values of an existing entry and, for a sample, their flat indices; checked against it."""
+        values, index, _ = self.load_kept(check, backend)
+        return values, index
+
+    def load_kept(self, check: str, backend: str) -> tuple[np.ndarray, np.ndarray | None, tuple[float, float] | None]:
+        """:meth:`load_array`'s values and index, and the values' min and max, read while checking them."""
         entry = self.entry(check, backend)
         if entry is None:
             raise self._error(check, backend, "", "no such entry")
@@ -253,10 +258,10 @@ class GoldenFile:
         except GoldenError as exc:
             raise self._error(check, backend, "array", str(exc).rstrip(".")) from None
         try:
-            check_arrays(entry, values, index, stored)
+            found = check_arrays(entry, values, index, stored)
         except Malformed as exc:
             raise self._error(check, backend, exc.field, exc.problem) from None
-        return values, index
+        return values, index, found
 
     def set_entry(self, check: str, backend: str, entry: dict[str, Any], values: np.ndarray,
                   index: np.ndarray | None) -> list[Path]:

@@ -14,7 +14,7 @@ import numpy as np
 from .convert import UnsupportedOutput
 from .differences import Differences
 from .results import LimitRow
-from .summary import abs_diff, sha256, with_stats
+from .summary import abs_diff, extremes, sha256, with_stats
 from .tolerance import Tolerance
 
 WORST = 3
@@ -45,6 +45,7 @@ class Side:
     summary: dict[str, Any]
     values: np.ndarray | None
     index: np.ndarray | None = None
+    extremes: tuple[float, float] | None = None  # min and max of ``values`` where the caller read them already
 
 
 def same_environment(key_a: str, fingerprint_a: Any, key_b: str, fingerprint_b: Any) -> bool:
@@ -67,11 +68,12 @@ def _flat64(x: np.ndarray) -> np.ndarray:
     return _checked(x).astype(np.float64)
 
 
-def _abs_max(x: np.ndarray) -> float:
-    """max |x| from min and max in x's own dtype: no temporary; NaN or Inf where x holds one."""
+def _abs_max(x: np.ndarray, known: tuple[float, float] | None = None) -> float:
+    """max |x| from min and max in x's own dtype (``known``: x's extremes, read already): no temporary;
+    NaN or Inf where x holds one."""
     if not x.size:
         return 0.0
-    lo, hi = float(x.min()), float(x.max())
+    lo, hi = known or extremes(x) or (0.0, 0.0)
     return max(abs(lo), abs(hi)) if lo == lo and hi == hi else float("nan")
 
 
@@ -194,7 +196,9 @@ def _judge(actual: Side, expected: Side, tol: Tolerance, same_environment: bool)
     if aligned is not None:
         a_values, e_values, index = aligned
         a_values, e_values = _checked(a_values), _checked(e_values)
-        scale_a, scale_e = _abs_max(a_values), _abs_max(e_values)
+        # the output's own extremes hold for a_values unless those are the output at a golden's sample positions
+        known_a = actual.extremes if index is None or actual.index is not None else None
+        scale_a, scale_e = _abs_max(a_values, known_a), _abs_max(e_values, expected.extremes)
         if not (np.isfinite(scale_a) and np.isfinite(scale_e)):  # summaries that lie: NaN compares as "within"
             v.reasons.append("the kept values hold NaN or Inf where the summaries say none")
             return v
