@@ -127,7 +127,7 @@ def bench_regen(shape: tuple[int, ...], repeat: int) -> str:
             checker.check(image)
 
         # np.save both ways: over one file (the floor, as before) and to a new file each time, as repro writes
-        # (on ext4, overwriting flushes the old file's pages first; a new file is the fair comparison)
+        # (ext4 starts writing back a file truncated and rewritten when it is closed: a new file is the fair one)
         times = interleaved({"np.save": lambda: np.save(folder / "x.npy", image),
                              "np.save new": lambda: np.save(folder / f"x{next(count)}.npy", image),
                              "repro": repro_write}, repeat)
