@@ -13,14 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import summary
-from .summary import abs_diff
-
-
-def _dot(x: np.ndarray, y: np.ndarray) -> float:
-    """x.y in one loop over both, with no buffer written: einsum's own sum of products. Not BLAS
-    (``np.dot``), whose threads fight torch's; and half the memory traffic of products into a buffer and
-    then their sum (48 against 20 us per chunk here, side by side)."""
-    return float(np.einsum("i,i->", x, y))
+from .summary import abs_diff, squares
 
 
 class Differences:
@@ -70,7 +63,7 @@ class Differences:
             for start in summary.chunks(a.size):
                 _, _, d, t = self._diff(start)
                 np.divide(d, self.linf, out=t)
-                self.dd += _dot(t, t)
+                self.dd += squares(t)
         if self._stats is not None:
             self.output_stats = self._stats.result(self.n)
 
@@ -106,10 +99,10 @@ class Differences:
         if not self.plain:  # values near float64's limits: divide by the scales first
             self._scaled(w, v, d, t)
             return
-        self.dd += _dot(t, t)
+        self.dd += squares(t)
         if self.scale_e:
-            self.ee += _dot(v, v)
-        aa = _dot(w, w) if self.scale_a else 0.0
+            self.ee += squares(v)
+        aa = squares(w) if self.scale_a else 0.0
         self.aa += aa
         if self._stats is not None:  # d (|a - e|) was read for the last time above
             self._stats.add(w, aa, d)
@@ -133,15 +126,15 @@ class Differences:
         p, q = self._bufs[0][:w.size], self._bufs[1][:v.size]
         if self.scale_d:
             np.divide(d, self.scale_d, out=t)
-            self.dd += _dot(t, t)
+            self.dd += squares(t)
         if self.scale_e:
             np.divide(v, self.scale_e, out=q)
-            self.ee += _dot(q, q)
+            self.ee += squares(q)
         if self.scale_a and self.scale_e:  # cosine: p = a / max|a|, q = e / max|e|, r = p - q
             np.divide(w, self.scale_a, out=p)
-            self.aa += _dot(p, p)
+            self.aa += squares(p)
             np.subtract(p, q, out=t)
-            self.rr += _dot(t, t)
+            self.rr += squares(t)
 
     def cosine(self) -> float | None:
         if self.scale_a == 0 and self.scale_e == 0:
@@ -174,27 +167,15 @@ class Differences:
 
 
 class _OutputStats:
-    """The output's abs-sum, mean and std from the comparison's own chunks: what ``summary._stats`` gives.
-
-    The abs-sum and mean are the very sums ``_stats`` runs: both take them with ``summary.Moments``, which
-    also combines the chunks for std (Chan et al.). Here each chunk's centred sum of squares is
-    a.a - (sum a)^2 / n from the pass's own a.a, or, where that subtraction would lose more than
-    6 of float64's 16 digits (values far from their mean, or all equal), the exact sum of (a - mean)^2 in
-    a pass of its own. So std agrees with ``_stats`` to about 1e-10.
-    """
+    """The output's abs-sum, mean and std from the comparison's own chunks: what ``summary._stats`` gives,
+    to the last bit, since both add each chunk to a ``summary.Moments`` (here with the pass's own a.a)."""
 
     def __init__(self, output: dict[str, Any]):
         lo, hi = output.get("min", 0.0), output.get("max", 0.0)  # summarize keeps their signs exactly
         self.moments = summary.Moments(one_sign=lo >= 0 or hi <= 0)
 
     def add(self, w: np.ndarray, aa: float, spare: np.ndarray) -> None:
-        s = self.moments.add(w, spare)
-        mean = s / w.size
-        m2 = aa - s * mean  # a.a less n * mean^2
-        if not m2 * 1e6 >= aa:  # cancellation (or NaN): sum the centred squares exactly
-            np.subtract(w, mean, out=spare)
-            m2 = _dot(spare, spare)
-        self.moments.parts.append((w.size, mean, m2))
+        self.moments.add(w, spare, aa)
 
     def result(self, n: int) -> dict[str, float] | None:
         abs_sum, mean, std = self.moments.result(n)

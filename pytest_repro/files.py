@@ -3,12 +3,12 @@
 Every write goes to a temporary file in the target's folder, then is renamed over the target: a reader,
 and a run after a kill, sees the old file or the new one, never half of one. A full disk or a read-only
 folder fails while the temporary is written, before any rename. Nothing is fsynced, as ``np.save``
-doesn't: an fsync cost a 3 MB regen ~4 ms here, more than everything else it does, and guards only against
-a power cut during a regen, after which the store rejects what it left (an empty file, or bytes that
-don't match their entry) and says to restore it from version control. A temporary's name carries its writer's process id and host, so a later run tells one
-left by a killed writer (removed by :func:`sweep`) from one still being written. Locks are ``flock``
-(``msvcrt.locking`` on Windows): the kernel drops them with their holder, so a killed run never leaves a
-lock that blocks the next one.
+doesn't: an fsync cost a 3 MB regen ~2-4 ms here, more than everything else in its write, and guards only
+against a power cut during a regen, after which the store rejects what it left (an empty file, or bytes
+that don't match their entry) and says to restore it from version control. A temporary's name carries its
+writer's process id and host, so a later run tells one left by a killed writer (removed by :func:`sweep`)
+from one still being written. Locks are ``flock`` (``msvcrt.locking`` on Windows): the kernel drops them
+with their holder, so a killed run never leaves a lock that blocks the next one.
 """
 
 from __future__ import annotations
