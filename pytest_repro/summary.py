@@ -34,8 +34,8 @@ def chunks(size: int) -> range:
     return range(0, size, CHUNK)
 
 
-_SPARE: list[np.ndarray] = []  # chunk buffers between checks, at most _KEEP of them (2.5 MiB)
-_KEEP = 5
+_SPARE: list[np.ndarray] = []  # chunk buffers between checks, at most _KEEP of them (2 MiB)
+_KEEP = 4  # what a check's pass takes
 
 
 @contextmanager

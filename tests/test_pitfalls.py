@@ -285,3 +285,32 @@ def test_a_pitfall_after_the_last_check_warns_when_the_run_ends(tmp_path, monkey
         with Repro("t.py::test_x", golden_dir=tmp_path) as repro:
             g = repro.generator()
             module.randn_tensor((2, 3), generator=[g, g])  # no check follows: said at the end of the run
+
+
+def test_the_module_scan_is_cached_yet_sees_modules_added_or_replaced_since(monkeypatch):
+    from pytest_repro import pitfalls as watch_module
+
+    def helper(*args, **kwargs):
+        return "noise"
+
+    def fake(name: str) -> types.ModuleType:
+        module = types.ModuleType(name)
+        module.randn_tensor = helper  # type: ignore[attr-defined]
+        return module
+
+    monkeypatch.setitem(sys.modules, "diffusers.fake_scan_a", fake("diffusers.fake_scan_a"))
+    monkeypatch.setitem(sys.modules, "diffusers.fake_scan_b", fake("diffusers.fake_scan_b"))
+    names = ["diffusers.fake_scan_a", "diffusers.fake_scan_b"]
+    watch = watch_module.GeneratorWatch("t", "torch")
+    with watch:
+        assert all(getattr(sys.modules[name].randn_tensor, "_repro_wrapper", False) for name in names)
+        # one replaced under the same name, as a re-import does: sys.modules' size and order stay as they were
+        monkeypatch.setitem(sys.modules, names[0], fake(names[0]))
+        watch.patch()
+        assert getattr(sys.modules[names[0]].randn_tensor, "_repro_wrapper", False)
+        names.append("diffusers.fake_scan_c")  # and one added since
+        monkeypatch.setitem(sys.modules, names[2], fake(names[2]))
+        watch.patch()
+        assert getattr(sys.modules[names[2]].randn_tensor, "_repro_wrapper", False)
+    for name in names:
+        assert sys.modules[name].randn_tensor is helper, name  # put back on exit
