@@ -205,3 +205,36 @@ def test_buffers_in_use_are_never_handed_out_twice_and_the_pool_stays_small(monk
     assert len(summary_module._SPARE) == summary_module._KEEP
     with summary_module.scratch(1, summary_module.CHUNK + 5) as (big,):  # larger than any kept buffer
         assert big.size == summary_module.CHUNK + 5
+
+
+def test_each_arrays_min_and_max_are_read_once_and_handed_on(tmp_path, monkeypatch):
+    from pytest_repro import check as check_module
+    from pytest_repro import verdict as verdict_module
+
+    values = rng.random((2, 30, 3), dtype=np.float32)
+    golden = GoldenFile(tmp_path / "t.json", "t.py::test")
+    golden.set_entry("out", "torch-cpu", {"summary": summarize(values, "float32"), "seed": [0], "kept": "full"},
+                     values, None)
+    loaded, index, found = GoldenFile.load(tmp_path / "t.json", "t.py::test").load_kept("out", "torch-cpu")
+    assert index is None and found == (float(values.min()), float(values.max()))
+    # the comparison takes both sides' extremes as given: it reads neither array's again
+    output = values + np.float32(0.25)
+    read = summary_module.extremes(output)
+    monkeypatch.setattr(verdict_module, "extremes", lambda x: pytest.fail("min and max read again"))
+    v = judge(Side(summarize(output, "float32", False, stats=False, known=read), output.reshape(-1), extremes=read),
+              Side(summarize(values, "float32"), loaded.reshape(-1), extremes=found), Tolerance(atol=1.0, cosine=None),
+              False)
+    assert v.passed and v.metrics["linf"] == pytest.approx(0.25)
+    assert v.summary is not None and v.summary["min"] == _num(read[0]) and v.summary["max"] == _num(read[1])
+    assert check_module.extremes is summary_module.extremes  # what a check reads its output's with
+
+
+def test_extremes_of_any_dtype_are_the_float64_min_and_max():
+    for array in (np.array([True, False]), np.arange(-3, 4, dtype=np.int8), np.array([2**63 - 1], np.int64),
+                  np.array([0.5, -0.25], np.float16), np.zeros((2, 0)), np.float32(7.0).reshape(())):
+        found = summary_module.extremes(array)
+        if not array.size:
+            assert found is None
+        else:
+            assert found == (float(array.astype(np.float64).min()), float(array.astype(np.float64).max()))
+    assert all(np.isnan(x) for x in summary_module.extremes(np.array([1.0, np.nan])))
