@@ -9,7 +9,7 @@ numbers as before to the last bit; larger outputs agree within float rounding (7
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -129,6 +129,12 @@ def _non_finite(flat: np.ndarray) -> tuple[int, int]:
     return nan, inf
 
 
+def _centred(values: np.ndarray, mean: float, out: np.ndarray) -> float:
+    """The sum of (values - mean)^2, in float64 whatever the values' dtype, through ``out``."""
+    np.subtract(values, mean, out=out, dtype=np.float64)
+    return squares(out)
+
+
 def squares(x: np.ndarray) -> float:
     """x.x in one loop over x, with no buffer written: einsum's own sum of products. Not BLAS (``np.dot``),
     whose threads fight torch's; and half the memory traffic of the squares into a buffer and then their
@@ -138,9 +144,9 @@ def squares(x: np.ndarray) -> float:
 
 class Moments:
     """An output's sums, chunk by chunk, as ``_stats`` and the comparison's shared pass (differences.py) both
-    take them, so both give the same abs-sum, mean and std to the last bit. Each chunk adds its sum (its
-    abs-sum too: where every value has one sign, |sum| is the abs-sum to the last bit) and then, into
-    ``parts``, its count, mean and centred sum of squares, which :meth:`result` combines (Chan et al.).
+    take them, so both give the same abs-sum and mean to the last bit. Each chunk adds its sum (its abs-sum
+    too: where every value has one sign, |sum| is the abs-sum to the last bit) and then, into ``parts``,
+    its count, mean and centred sum of squares, which :meth:`result` combines (Chan et al.).
 
     A chunk's centred sum of squares is a.a - (sum a)^2 / n, or, where that subtraction would lose more than
     6 of float64's 16 digits (values far from their mean, or all equal), the sum of (a - mean)^2 itself.
@@ -151,8 +157,13 @@ class Moments:
         self.total = self.abs_total = 0.0
         self.parts: list[tuple[int, float, float]] = []  # per chunk: count, mean, centred sum of squares
 
-    def add(self, w: np.ndarray, spare: np.ndarray, aa: float | None = None) -> None:
-        """The float64 chunk ``w``; ``spare``: a buffer of its size; ``aa``: w.w where the caller has it."""
+    def add(self, w: np.ndarray, spare: np.ndarray) -> None:
+        """The float64 chunk ``w``; ``spare``: a buffer of its size."""
+        s = self.sums(w, spare)
+        self.centre(w.size, s, squares(w), None, lambda mean: _centred(w, mean, spare))
+
+    def sums(self, w: np.ndarray, spare: np.ndarray) -> float:
+        """The float64 chunk ``w``'s sum (returned) and abs-sum; ``spare``: a buffer of its size."""
         s = float(w.sum())
         self.total += s
         if self.one_sign:
@@ -160,14 +171,16 @@ class Moments:
         else:
             np.abs(w, out=spare)
             self.abs_total += float(spare.sum())
-        if aa is None:
-            aa = squares(w)
-        mean = s / w.size
+        return s
+
+    def centre(self, size: int, s: float, aa: float, bound: float | None, exact: Callable[[float], float]) -> None:
+        """The chunk's centred sum of squares from its sum ``s`` and its a.a (``bound``: how large the terms
+        a.a was summed from are, where larger than a.a), or from ``exact(mean)`` where those would cancel."""
+        mean = s / size
         m2 = aa - s * mean
-        if not m2 * 1e6 >= aa:  # cancellation (or NaN, or Inf): sum the centred squares themselves
-            np.subtract(w, mean, out=spare)
-            m2 = squares(spare)
-        self.parts.append((w.size, mean, m2))
+        if not m2 * 1e6 >= (aa if bound is None else bound):  # cancellation (or NaN, or Inf)
+            m2 = exact(mean)
+        self.parts.append((size, mean, m2))
 
     def result(self, n: int) -> tuple[float, float, float]:
         """abs-sum, mean and std of all ``n`` values."""

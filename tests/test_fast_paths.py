@@ -238,3 +238,20 @@ def test_extremes_of_any_dtype_are_the_float64_min_and_max():
         else:
             assert found == (float(array.astype(np.float64).min()), float(array.astype(np.float64).max()))
     assert all(np.isnan(x) for x in summary_module.extremes(np.array([1.0, np.nan])))
+
+
+@pytest.mark.parametrize("shift", [1e-3, 3e-3])
+def test_cosine_of_values_far_from_zero_keeps_its_magnitude(chunk, shift):
+    # |a| - |e| taken from a.a - e.e cancels here (a.a ~ 5e14, their difference ~1e6): the distance came out
+    # ~1e-26 where it is ~1e-32. It is taken from 2 r.e + r.r instead, sums that don't cancel.
+    from decimal import Decimal, localcontext
+
+    e = 1e6 + np.random.default_rng(0).random(500)
+    a = e + shift
+    with localcontext() as exact:
+        exact.prec = 60
+        da, de = [Decimal(float(x)) for x in a], [Decimal(float(x)) for x in e]
+        ae, aa, ee = (sum(x * y for x, y in zip(p, q, strict=True)) for p, q in ((da, de), (da, da), (de, de)))
+        true = float(1 - ae / (aa * ee).sqrt())
+    assert 0 < true < 1e-30
+    assert metrics(a, e)["cosine"] == pytest.approx(true, rel=0.5, abs=0)
