@@ -120,7 +120,7 @@ class Differences:
         self._differences(start, ac, ec, _absolute(ac, ec, t, y), atol, rtol, worst)
         if self._stats is not None:  # a.a = r.r + 2 r.e + e.e, with a = r + e
             self._stats.moments.centre(ac.size, s, rr + 2 * re + ee, rr + 2 * abs(re) + ee,
-                                       lambda mean: summary._centred(ac, mean, x))
+                                       lambda mean: summary.centred_squares(ac, mean, x))
 
     def _diff(self, start: int) -> list[np.ndarray]:
         """The chunk's values in float64 (views where they are float64 already), |a - e|, and a - e."""
@@ -131,7 +131,8 @@ class Differences:
         return [w, v, _absolute(ac, ec, t, d), t]
 
     def _chunk(self, start: int, atol: float, rtol: float, worst: int) -> None:
-        """One chunk of values near float64's limits: divided by the scales first (four buffers)."""
+        """One chunk where the sums can't run plain (values near float64's limits, or the two scales far
+        apart): divided by the scales first, in four buffers."""
         w, v, d, t = self._diff(start)
         ac, ec = self.a[start:start + w.size], self.e[start:start + w.size]
         self._differences(start, ac, ec, d, atol, rtol, worst)

@@ -129,7 +129,7 @@ def _non_finite(flat: np.ndarray) -> tuple[int, int]:
     return nan, inf
 
 
-def _centred(values: np.ndarray, mean: float, out: np.ndarray) -> float:
+def centred_squares(values: np.ndarray, mean: float, out: np.ndarray) -> float:
     """The sum of (values - mean)^2, in float64 whatever the values' dtype, through ``out``."""
     np.subtract(values, mean, out=out, dtype=np.float64)
     return squares(out)
@@ -160,7 +160,7 @@ class Moments:
     def add(self, w: np.ndarray, spare: np.ndarray) -> None:
         """The float64 chunk ``w``; ``spare``: a buffer of its size."""
         s = self.sums(w, spare)
-        self.centre(w.size, s, squares(w), None, lambda mean: _centred(w, mean, spare))
+        self.centre(w.size, s, squares(w), None, lambda mean: centred_squares(w, mean, spare))
 
     def sums(self, w: np.ndarray, spare: np.ndarray) -> float:
         """The float64 chunk ``w``'s sum (returned) and abs-sum; ``spare``: a buffer of its size."""
