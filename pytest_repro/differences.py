@@ -13,14 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import summary
-from .summary import abs_diff
-
-
-def _dot(x: np.ndarray, y: np.ndarray) -> float:
-    """x.y in one loop over both, with no buffer written: einsum's own sum of products. Not BLAS
-    (``np.dot``), whose threads fight torch's; and half the memory traffic of the products into a buffer
-    and then their sum (48 against 20 us per 65,536 values here, side by side)."""
-    return float(np.einsum("i,i->", x, y))
+from .summary import abs_diff, dot
 
 
 def _wide(values: np.ndarray, buffer: np.ndarray) -> np.ndarray:
@@ -47,7 +40,7 @@ class Differences:
     max): clear of overflow, and of underflow too, except the L2 of a difference far below that scale,
     which a second pass then sums again relative to L_inf. Three sums of products per chunk, r = a - e:
     r.r, r.e and e.e; a.a = r.r + 2 r.e + e.e and a.e = r.e + e.e follow from them. Relative L2 needs r.r
-    and e.e; cosine distance all three (``cosine``). Each is einsum's own loop (``_dot``).
+    and e.e; cosine distance all three (``cosine``). Each is einsum's own loop (``summary.dot``).
 
     ``output``: the output's summary without its sums (``summarize(stats=False)``), whose min and max
     say whether |a| = a; :attr:`output_stats` is then its abs-sum, mean and std, or ``None`` where this
@@ -94,7 +87,7 @@ class Differences:
                 ac, ec, x, y = self._slices(start)
                 t = np.subtract(_wide(ac, x), _wide(ec, y), out=y)
                 np.divide(t, self.linf, out=t)
-                self.dd += _dot(t, t)
+                self.dd += dot(t, t)
         if self._stats is not None:
             self.output_stats = self._stats.result(self.n)
 
@@ -110,10 +103,10 @@ class Differences:
         w = _wide(ac, x)
         s = self._stats.moments.sums(w, y) if self._stats is not None else 0.0
         v = _wide(ec, y)
-        ee = _dot(v, v) if self.scale_e else 0.0
+        ee = dot(v, v) if self.scale_e else 0.0
         t = np.subtract(w, v, out=x)
-        rr = _dot(t, t)
-        re = _dot(t, v) if self.scale_e and (self.scale_a or self._stats) else 0.0
+        rr = dot(t, t)
+        re = dot(t, v) if self.scale_e and (self.scale_a or self._stats) else 0.0
         self.dd += rr
         self.ee += ee
         self.re += re
@@ -169,17 +162,17 @@ class Differences:
         p, q = self._bufs[0][:w.size], self._bufs[1][:v.size]
         if self.scale_d:
             np.divide(d, self.scale_d, out=t)
-            self.dd += _dot(t, t)
+            self.dd += dot(t, t)
         if self.scale_e:
             np.divide(v, self.scale_e, out=q)
-            self.ee += _dot(q, q)
+            self.ee += dot(q, q)
         if self.scale_a and self.scale_e:  # cosine: p = a / max|a|, q = e / max|e|, r = p - q
             np.divide(w, self.scale_a, out=p)
-            self.aa += _dot(p, p)
-            self.pq += _dot(p, q)
+            self.aa += dot(p, p)
+            self.pq += dot(p, q)
             np.subtract(p, q, out=t)
-            self.rr += _dot(t, t)
-            self.re += _dot(t, q)
+            self.rr += dot(t, t)
+            self.re += dot(t, q)
 
     def cosine(self) -> float | None:
         if self.scale_a == 0 and self.scale_e == 0:

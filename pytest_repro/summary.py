@@ -132,14 +132,14 @@ def _non_finite(flat: np.ndarray) -> tuple[int, int]:
 def centred_squares(values: np.ndarray, mean: float, out: np.ndarray) -> float:
     """The sum of (values - mean)^2, in float64 whatever the values' dtype, through ``out``."""
     np.subtract(values, mean, out=out, dtype=np.float64)
-    return squares(out)
+    return dot(out, out)
 
 
-def squares(x: np.ndarray) -> float:
-    """x.x in one loop over x, with no buffer written: einsum's own sum of products. Not BLAS (``np.dot``),
-    whose threads fight torch's; and half the memory traffic of the squares into a buffer and then their
-    sum (48 against 20 us per 65,536 values here, side by side)."""
-    return float(np.einsum("i,i->", x, x))
+def dot(x: np.ndarray, y: np.ndarray) -> float:
+    """x.y in one loop over both, with no buffer written: einsum's own sum of products. Not BLAS
+    (``np.dot``), whose threads fight torch's; and half the memory traffic of the products into a buffer
+    and then their sum (48 against 20 us per 65,536 values here, side by side)."""
+    return float(np.einsum("i,i->", x, y))
 
 
 class Moments:
@@ -160,7 +160,7 @@ class Moments:
     def add(self, w: np.ndarray, spare: np.ndarray) -> None:
         """The float64 chunk ``w``; ``spare``: a buffer of its size."""
         s = self.sums(w, spare)
-        self.centre(w.size, s, squares(w), None, lambda mean: centred_squares(w, mean, spare))
+        self.centre(w.size, s, dot(w, w), None, lambda mean: centred_squares(w, mean, spare))
 
     def sums(self, w: np.ndarray, spare: np.ndarray) -> float:
         """The float64 chunk ``w``'s sum (returned) and abs-sum; ``spare``: a buffer of its size."""
